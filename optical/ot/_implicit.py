@@ -22,8 +22,9 @@ It is solved through the Schur complement on the shorter side, a dense [B, k, k]
 k = min(n, m): memory does not depend on the number of iterations. When balanced, :math:`H` is
 singular along :math:`(\mathbf 1, -\mathbf 1)`; the right-hand side is orthogonal to it, so adding
 :math:`\beta \mathbf 1 \mathbf 1^\top` to the complement gives the same gradient from a regular
-system. Padded rows and columns get a unit diagonal and a zero right-hand side, hence zero
-gradient.
+system. At small epsilon the support of the plan splits into blocks, each with its own gauge;
+a ridge at rounding level (and, should a solve still fail, a pseudo-inverse) handles those.
+Padded rows and columns get a unit diagonal and a zero right-hand side, hence zero gradient.
 """
 
 from __future__ import annotations
@@ -49,7 +50,16 @@ def _schur_solve(
         count = real.sum(1, keepdim=True)
         beta = (1.0 / count**2).unsqueeze(2)
         schur = schur + beta * real.unsqueeze(2) * real.unsqueeze(1)
-    x = torch.linalg.solve(schur, rhs.unsqueeze(2)).squeeze(2)
+    # At small epsilon the plan's support falls apart into blocks, each with a gauge direction of
+    # its own; the right-hand side has no component along them, so a ridge at rounding level
+    # leaves the gradient unchanged while keeping the system regular.
+    ridge = 10 * torch.finfo(plan.dtype).eps * torch.diagonal(schur, dim1=1, dim2=2).amax(1)
+    schur = schur + torch.diag_embed(ridge.unsqueeze(1).expand_as(d_short))
+    x, info = torch.linalg.solve_ex(schur, rhs.unsqueeze(2))
+    failed = info != 0
+    if bool(failed.any()):  # numerically singular all the same: minimum-norm solution for those items
+        x[failed] = torch.linalg.pinv(schur[failed]) @ rhs[failed].unsqueeze(2)
+    x = x.squeeze(2)
     y = (h_long - torch.bmm(plan.transpose(1, 2), x.unsqueeze(2)).squeeze(2)) / d_long
     return x, y
 
