@@ -15,9 +15,21 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from optical.distill.run import DistillConfig, distill
+
+    config = build_config(DistillConfig, args)
+    result = distill(config)
+    print(f"distilled {result.steps} steps in {result.seconds / 60:.1f} min; student saved to {config.out}/model")
+    for numbers in result.evaluations:
+        print("  " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in numbers.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from optical import __version__
     from optical.demo import DemoConfig
+    from optical.distill.run import DistillConfig
 
     parser = argparse.ArgumentParser(prog="optical", description="Cross-lingual retrieval for low-resource languages.")
     parser.add_argument("--version", action="version", version=f"optical {__version__}")
@@ -27,14 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(quickstart, DemoConfig)
     quickstart.set_defaults(run=_quickstart)
+    distill = commands.add_parser("distill", help="distil a student query encoder from a frozen teacher on bitext")
+    add_config_arguments(distill, DistillConfig)
+    distill.set_defaults(run=_distill)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
     import torch
 
     # Denormals from exp() of very negative exponents slow CPU kernels several-fold.
     torch.set_flush_denormal(True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -1,0 +1,234 @@
+"""Text encoders over any transformers ``AutoModel``: token embeddings, pooling, save and load.
+
+An :class:`Encoder` turns texts into a :class:`TokenBatch` (token embeddings, the attention
+mask, and the transport mask that excludes special tokens) and pools it into one vector per
+text. Folders it saves load back here, in transformers (``AutoModel``) and in
+sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "optical_encoder.json"
+POOLINGS = ("mean", "cls")
+
+
+@dataclass
+class EncoderConfig:
+    """How an encoder reads text and what it returns; saved beside the weights."""
+
+    model: str = field(default="", metadata={"help": "hub name or local folder of a transformers model"})
+    pooling: str = field(default="mean", metadata={"help": "mean or cls"})
+    normalize: bool = field(default=True, metadata={"help": "L2-normalise pooled vectors"})
+    max_length: int = field(default=128, metadata={"help": "tokens per text; longer texts are truncated"})
+    query_prefix: str = field(default="", metadata={"help": "prepended to queries, e.g. 'query: '"})
+    passage_prefix: str = field(default="", metadata={"help": "prepended to passages, e.g. 'passage: '"})
+    layer: int = field(default=-1, metadata={"help": "hidden layer whose token states are used (-1: last)"})
+    exclude_special: bool = field(default=True, metadata={"help": "keep special tokens out of the transport mask"})
+    projection_dim: int | None = field(default=None, metadata={"help": "add a linear head to this width"})
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be >= 2, got {self.max_length}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> EncoderConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class TokenBatch:
+    """Encoded texts: token states [B, L, d], the attention mask and the transport mask [B, L].
+
+    ``token_mask`` is what optimal transport and late interaction use: the attention mask less
+    the special tokens when the encoder excludes them. ``input_ids`` serve token weights (IDF);
+    ``truncated`` counts texts cut at ``max_length``.
+    """
+
+    embeddings: torch.Tensor
+    attention_mask: torch.Tensor
+    token_mask: torch.Tensor
+    input_ids: torch.Tensor | None = None
+    truncated: int = 0
+
+    def pooled(self, pooling: str, normalize: bool) -> torch.Tensor:
+        if pooling == "cls":
+            vectors = self.embeddings[:, 0]
+        else:
+            weights = self.attention_mask.unsqueeze(2).to(self.embeddings.dtype)
+            vectors = (self.embeddings * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return F.normalize(vectors, dim=-1) if normalize else vectors
+
+
+class Encoder(nn.Module):
+    """A transformers model with its tokenizer, an optional projection and pooling.
+
+    Parameters
+    ----------
+    config : EncoderConfig
+        ``config.model`` is a hub name or a local folder (``AutoModel.from_pretrained``), or a
+        folder saved by :meth:`save`, whose ``optical_encoder.json`` then fills the rest.
+    model, tokenizer : optional
+        Pre-built objects (tests build tiny models from a config); ``config.model`` is then
+        only recorded.
+
+    Examples
+    --------
+    >>> encoder = Encoder.load("path/to/multilingual-e5-small")      # doctest: +SKIP
+    >>> vectors = encoder.encode(["Habari ya asubuhi"], kind="query")  # doctest: +SKIP
+    """
+
+    def __init__(self, config: EncoderConfig, model: nn.Module | None = None, tokenizer=None) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.config = config
+        self.model = model if model is not None else AutoModel.from_pretrained(config.model)
+        self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(config.model)
+        pooler = getattr(self.model, "pooler", None)
+        if isinstance(pooler, nn.Module):
+            # The model's own pooler head is never used (pooling is ours): freeze it so optimizers
+            # and DistributedDataParallel see no parameter that never gets a gradient.
+            pooler.requires_grad_(False)
+        hidden = self.model.config.hidden_size
+        self.projection = nn.Linear(hidden, config.projection_dim) if config.projection_dim else None
+        self.truncated_total = 0
+
+    @property
+    def dim(self) -> int:
+        return self.config.projection_dim or self.model.config.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **overrides) -> Encoder:
+        """Load a folder saved by :meth:`save`, or any transformers model folder or hub name."""
+        folder = Path(path)
+        values: dict = {"model": str(path)}
+        if (folder / CONFIG_NAME).exists():
+            values.update(json.loads((folder / CONFIG_NAME).read_text()))
+            values["model"] = str(path)
+        values.update(overrides)
+        encoder = cls(EncoderConfig.from_dict(values))
+        head = folder / "optical_projection.pt"
+        if encoder.projection is not None and head.exists():
+            encoder.projection.load_state_dict(torch.load(head, map_location="cpu", weights_only=True))
+        return encoder
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write weights, tokenizer, the optical config and sentence-transformers files, atomically."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            self.model.save_pretrained(staging)
+            self.tokenizer.save_pretrained(staging)
+            (staging / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            if self.projection is not None:
+                torch.save(self.projection.state_dict(), staging / "optical_projection.pt")
+            self._write_sentence_transformers_files(staging)
+            if target.exists():
+                backup = target.with_name(f".{target.name}.old")
+                shutil.rmtree(backup, ignore_errors=True)
+                os.replace(target, backup)
+                os.replace(staging, target)
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+    def _write_sentence_transformers_files(self, folder: Path) -> None:
+        # Without a projection the folder is a complete sentence-transformers model: transformer,
+        # pooling and (if asked) normalisation; a projection head is optical's own file.
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ]
+        if self.config.normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+            (folder / "2_Normalize").mkdir(exist_ok=True)
+        (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+        (folder / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": self.config.max_length, "do_lower_case": False}, indent=2) + "\n"
+        )
+        (folder / "1_Pooling").mkdir(exist_ok=True)
+        pooling = {
+            "word_embedding_dimension": self.model.config.hidden_size,
+            "pooling_mode_cls_token": self.config.pooling == "cls",
+            "pooling_mode_mean_tokens": self.config.pooling == "mean",
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        }
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
+        prompts = {"query": self.config.query_prefix, "passage": self.config.passage_prefix}
+        (folder / "config_sentence_transformers.json").write_text(
+            json.dumps({"prompts": prompts, "default_prompt_name": None}, indent=2) + "\n"
+        )
+
+    def tokenize(self, texts: list[str], kind: str = "query") -> tuple[dict[str, torch.Tensor], int]:
+        """Tokenize with the prefix of ``kind`` ("query" or "passage"); return the batch and how many were cut."""
+        if kind not in ("query", "passage"):
+            raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
+        prefix = self.config.query_prefix if kind == "query" else self.config.passage_prefix
+        texts = [prefix + t for t in texts]
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.config.max_length,
+                               return_tensors="pt", return_special_tokens_mask=self.config.exclude_special)
+        full = self.tokenizer(texts, truncation=False, add_special_tokens=True)["input_ids"]
+        truncated = sum(len(ids) > self.config.max_length for ids in full)
+        return batch, truncated
+
+    def forward(self, batch: dict[str, torch.Tensor], truncated: int = 0) -> TokenBatch:
+        special = batch.pop("special_tokens_mask", None)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        hidden_layer = self.config.layer
+        outputs = self.model(**batch, output_hidden_states=hidden_layer != -1)
+        states = outputs.last_hidden_state if hidden_layer == -1 else outputs.hidden_states[hidden_layer]
+        if self.projection is not None:
+            states = self.projection(states)
+        attention = batch["attention_mask"].bool()
+        token_mask = attention if special is None else attention & ~special.to(self.device).bool()
+        return TokenBatch(states, attention, token_mask, batch["input_ids"], truncated)
+
+    def encode_tokens(self, texts: list[str], kind: str = "query") -> TokenBatch:
+        """Token embeddings [B, L, d] with masks (gradients flow when the module trains)."""
+        batch, truncated = self.tokenize(texts, kind)
+        if truncated:
+            self.truncated_total += truncated
+            log.info("%d of %d texts truncated to %d tokens", truncated, len(texts), self.config.max_length)
+        return self(batch, truncated)
+
+    def encode(self, texts: list[str], kind: str = "query", batch_size: int = 64) -> torch.Tensor:
+        """Pooled vectors [N, d] without gradients, in batches."""
+        vectors = []
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(texts), batch_size):
+                    tokens = self.encode_tokens(texts[start:start + batch_size], kind)
+                    vectors.append(tokens.pooled(self.config.pooling, self.config.normalize).float().cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(vectors) if vectors else torch.empty(0, self.dim)

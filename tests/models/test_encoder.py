@@ -1,0 +1,93 @@
+"""Encoders on tiny models built from a config (no downloads)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from optical.models import Encoder, EncoderConfig, dense_scores, maxsim_scores
+from optical.models.tiny import tiny_encoder
+
+WORDS = ["hello", "world", "habari", "dunia"]
+
+
+def test_token_mask_excludes_special_and_padding_tokens() -> None:
+    encoder = tiny_encoder(WORDS)
+    tokens = encoder.encode_tokens(["hello world", "habari"])
+    ids = tokens.input_ids
+    special = torch.isin(ids, torch.tensor(encoder.tokenizer.all_special_ids))
+    assert torch.equal(tokens.token_mask, tokens.attention_mask & ~special)
+    assert tokens.token_mask.sum(1).tolist() == [2, 1]
+
+
+def test_mean_and_cls_pooling() -> None:
+    encoder = tiny_encoder(WORDS, pooling="mean", normalize=False)
+    tokens = encoder.encode_tokens(["hello world", "habari"])
+    expected = tokens.embeddings[1, :3].mean(0)  # [CLS] habari [SEP]
+    assert torch.allclose(tokens.pooled("mean", False)[1], expected, atol=1e-6)
+    assert torch.equal(tokens.pooled("cls", False), tokens.embeddings[:, 0])
+    assert torch.allclose(tokens.pooled("mean", True).norm(dim=1), torch.ones(2))
+
+
+def test_prefixes_are_configuration() -> None:
+    encoder = tiny_encoder(WORDS, query_prefix="hello ", passage_prefix="")
+    query, _ = encoder.tokenize(["world"], kind="query")
+    passage, _ = encoder.tokenize(["world"], kind="passage")
+    assert query["input_ids"].shape[1] == passage["input_ids"].shape[1] + 1
+
+
+def test_save_and_load_round_trip_with_projection(tmp_path) -> None:
+    encoder = tiny_encoder(WORDS, projection_dim=8, pooling="cls", query_prefix="hello ")
+    vectors = encoder.encode(["habari dunia", "hello"])
+    encoder.save(tmp_path / "enc")
+    again = Encoder.load(tmp_path / "enc")
+    assert again.config.pooling == "cls" and again.config.query_prefix == "hello "
+    assert torch.allclose(again.encode(["habari dunia", "hello"]), vectors, atol=1e-6)
+    modules = json.loads((tmp_path / "enc" / "modules.json").read_text())
+    assert [m["type"].split(".")[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+
+
+def test_saved_folder_loads_in_transformers(tmp_path) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    encoder = tiny_encoder(WORDS)
+    encoder.save(tmp_path / "enc")
+    model, tokenizer = AutoModel.from_pretrained(tmp_path / "enc"), AutoTokenizer.from_pretrained(tmp_path / "enc")
+    batch = tokenizer(["hello world"], return_tensors="pt")
+    with torch.no_grad():
+        states = model(**batch).last_hidden_state
+    ours = encoder.eval().encode_tokens(["hello world"]).embeddings
+    assert torch.allclose(states, ours, atol=1e-5)
+
+
+def test_truncation_is_counted() -> None:
+    encoder = tiny_encoder(WORDS, max_length=4)
+    tokens = encoder.encode_tokens(["hello world hello world", "hello"])
+    assert tokens.truncated == 1 and tokens.embeddings.shape[1] == 4
+
+
+def test_bad_config() -> None:
+    with pytest.raises(ValueError, match="pooling"):
+        EncoderConfig(pooling="max")
+    with pytest.raises(ValueError, match="kind"):
+        tiny_encoder(WORDS).tokenize(["x"], kind="document")
+
+
+def test_maxsim_against_a_loop() -> None:
+    generator = torch.Generator().manual_seed(0)
+    q, d = torch.randn(2, 3, 4, generator=generator), torch.randn(3, 5, 4, generator=generator)
+    q_mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    d_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    scores = maxsim_scores(q, q_mask, d, d_mask)
+    for i in range(2):
+        for j in range(3):
+            qi, dj = F.normalize(q[i][q_mask[i]], dim=-1), F.normalize(d[j][d_mask[j]], dim=-1)
+            assert scores[i, j] == pytest.approx(float((qi @ dj.T).max(1).values.sum()), abs=1e-6)
+
+
+def test_dense_scores_are_dot_products() -> None:
+    q, d = torch.randn(2, 4), torch.randn(3, 4)
+    assert torch.allclose(dense_scores(q, d), torch.einsum("qd,pd->qp", q, d))
