@@ -53,6 +53,7 @@ class BadLines:
         self.on_error = check_on_error(on_error)
         self.skipped = 0
         self.first: tuple[int | None, str] | None = None
+        self._warned = False
 
     def report(self, line_number: int | None, reason: str) -> None:
         """Raise :class:`DataFormatError`, or (skip policy) count the line; the caller then drops it."""
@@ -64,12 +65,11 @@ class BadLines:
 
     def warn_if_skipped(self) -> None:
         """Emit the one summary warning if any line was skipped (idempotent)."""
-        if self.skipped and self.first is not None:
+        if self.skipped and self.first is not None and not self._warned:
+            self._warned = True
             line_number, reason = self.first
             warnings.warn(
                 f"{self.path}: skipped {self.skipped} malformed line(s); first at line {line_number}: {reason}",
                 DataFormatWarning,
                 stacklevel=3,
             )
-            self.skipped = 0
-            self.first = None

@@ -1,0 +1,109 @@
+"""Data layer: typed records with language codes, streaming readers and writers of CLIR formats.
+
+- :mod:`~optical.data.records`: :class:`Query`, :class:`Document`, :class:`Qrel`,
+  :class:`BitextPair`, :class:`RunEntry`, :class:`Triple`.
+- :mod:`~optical.data.errors`: :class:`DataFormatError` (names file and line) and the
+  ``on_error="raise" | "skip"`` policy every reader takes.
+- :mod:`~optical.data.bitext`: TSV, Moses (line-aligned pair of files) and JSONL bitext.
+- :mod:`~optical.data.trec`: qrels (4 and 3 columns) and runs (strictly decreasing scores).
+- :mod:`~optical.data.wikiclir`, :mod:`~optical.data.mmarco`, :mod:`~optical.data.xquadr`:
+  collection layouts, each loaded into a :class:`Collection`.
+- :mod:`~optical.data.irds`: any ``ir_datasets`` id, when that optional package is installed.
+
+This layer imports nothing from the model, training or evaluation layers (no torch).
+"""
+
+from __future__ import annotations
+
+from optical.data.bitext import (
+    read_bitext_jsonl,
+    read_bitext_moses,
+    read_bitext_tsv,
+    write_bitext_jsonl,
+    write_bitext_moses,
+    write_bitext_tsv,
+)
+from optical.data.collection import (
+    Collection,
+    read_documents_tsv,
+    read_queries_tsv,
+    read_tsv_rows,
+    write_documents_tsv,
+    write_queries_tsv,
+)
+from optical.data.errors import DataFormatError, DataFormatWarning, OnError
+from optical.data.irds import load_irds
+from optical.data.languages import LANGUAGE_NAMES, language_name
+from optical.data.mmarco import load_mmarco, load_mmarco_triples, read_triples, write_triples
+from optical.data.records import BitextPair, Document, Qrel, Query, RunEntry, Triple
+from optical.data.trec import (
+    Qrels,
+    Run,
+    order_ranking,
+    read_qrels,
+    read_qrels_records,
+    read_trec_run,
+    read_trec_run_records,
+    write_qrels,
+    write_trec_run,
+)
+from optical.data.wikiclir import (
+    WikiClirTopic,
+    load_wikiclir,
+    read_wikiclir_documents,
+    read_wikiclir_queries,
+    read_wikiclir_topics,
+    wikiclir_paths,
+    write_wikiclir_topics,
+)
+from optical.data.xquadr import load_xquadr, xquadr_languages, xquadr_paths
+
+__all__ = [
+    "LANGUAGE_NAMES",
+    "BitextPair",
+    "Collection",
+    "DataFormatError",
+    "DataFormatWarning",
+    "Document",
+    "OnError",
+    "Qrel",
+    "Qrels",
+    "Query",
+    "Run",
+    "RunEntry",
+    "Triple",
+    "WikiClirTopic",
+    "language_name",
+    "load_irds",
+    "load_mmarco",
+    "load_mmarco_triples",
+    "load_wikiclir",
+    "load_xquadr",
+    "order_ranking",
+    "read_bitext_jsonl",
+    "read_bitext_moses",
+    "read_bitext_tsv",
+    "read_documents_tsv",
+    "read_qrels",
+    "read_qrels_records",
+    "read_queries_tsv",
+    "read_trec_run",
+    "read_trec_run_records",
+    "read_tsv_rows",
+    "read_wikiclir_documents",
+    "read_wikiclir_queries",
+    "read_wikiclir_topics",
+    "read_triples",
+    "wikiclir_paths",
+    "write_bitext_jsonl",
+    "write_bitext_moses",
+    "write_bitext_tsv",
+    "write_documents_tsv",
+    "write_qrels",
+    "write_queries_tsv",
+    "write_trec_run",
+    "write_triples",
+    "write_wikiclir_topics",
+    "xquadr_languages",
+    "xquadr_paths",
+]
