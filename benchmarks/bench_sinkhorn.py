@@ -1,7 +1,8 @@
 """optical's batched Sinkhorn against POT, side by side in one run.
 
-For each shape (B, n, m), epsilon and kind of cost (random unit vectors, or structured
-embeddings with a planted alignment) on ragged batches with d = 384:
+For each shape (B, n, m), epsilon and kind of cost (random unit vectors, structured embeddings
+with a planted alignment, both with d = 384, and real: multilingual-e5-small token states of 256
+English-Swahili verse pairs from the recipes' dev bitext) on ragged batches:
 
 - time to reach a marginal L1 error <= 1e-4 (both marginals, worst item), or the error each
   solver reaches in ``--cap`` iterations. POT's solvers all run plain Sinkhorn, whose iterates
@@ -43,10 +44,42 @@ SHAPES = [(64, 32, 128), (256, 64, 256)]
 EPSILONS = [0.05, 0.01]
 KINDS = ["random", "structured"]
 DIM = 384
+REAL_SHAPE = (256, 64, 64)  # English-Swahili verse pairs, at most 64 tokens a side
+
+
+def make_real_problem(batch: int, max_tokens: int):
+    """Cosine costs between multilingual-e5-small token states of real English-Swahili verse pairs.
+
+    Needs the recipes (``python -m data_recipes.build``, ``python -m data_recipes.models``); the
+    cost tensor is cached, so a resumed run sees the same problem.
+    """
+    from optical.cache import cache_dir
+
+    cached = cache_dir("bench") / f"real_costs_{batch}x{max_tokens}.pt"
+    if not cached.exists():
+        from data_recipes.models import student_path
+        from optical.distill.run import read_pairs
+        from optical.models import Encoder
+
+        bitext = sorted(cache_dir(create=False).glob("**/bitext/en-sw.dev.tsv"))
+        if not bitext:
+            raise SystemExit("real costs need: python -m data_recipes.build && python -m data_recipes.models")
+        pairs = read_pairs(str(bitext[0]), "en", "sw", batch)
+        encoder = Encoder.load(student_path(), max_length=max_tokens).eval()
+        with torch.inference_mode():
+            english = encoder.encode_tokens([p.src for p in pairs], kind="query")
+            swahili = encoder.encode_tokens([p.tgt for p in pairs], kind="query")
+        cost = cosine_cost(english.embeddings, swahili.embeddings, english.token_mask, swahili.token_mask)
+        torch.save({"cost": cost, "mask_a": english.token_mask, "mask_b": swahili.token_mask}, cached)
+    saved = torch.load(cached)
+    return saved["cost"], saved["mask_a"], saved["mask_b"]
 
 
 def make_problem(kind: str, batch: int, n: int, m: int, seed: int):
     """Float32 cost [B, n, m] (0 on padding), the masks and the uniform weights."""
+    if kind == "real":
+        cost, mask_a, mask_b = make_real_problem(batch, n)
+        return cost, mask_a, mask_b, _uniform(mask_a), _uniform(mask_b)
     planted = planted_alignment(batch, n, m, DIM, seed=seed, aligned_fraction=0.8 if kind == "structured" else 0.0,
                                 noise=0.5 if kind == "structured" else 0.0)
     if kind == "random":  # independent unit vectors on both sides
@@ -54,9 +87,11 @@ def make_problem(kind: str, batch: int, n: int, m: int, seed: int):
         x = torch.nn.functional.normalize(torch.randn(batch, n, DIM, generator=generator), dim=-1)
         planted.x = x.masked_fill(~planted.x_mask.unsqueeze(2), 0.0)
     cost = cosine_cost(planted.x, planted.y, planted.x_mask, planted.y_mask)
-    a = planted.x_mask.float() / planted.x_mask.sum(1, keepdim=True)
-    b = planted.y_mask.float() / planted.y_mask.sum(1, keepdim=True)
-    return cost, planted.x_mask, planted.y_mask, a, b
+    return cost, planted.x_mask, planted.y_mask, _uniform(planted.x_mask), _uniform(planted.y_mask)
+
+
+def _uniform(mask: torch.Tensor) -> torch.Tensor:
+    return mask.float() / mask.sum(1, keepdim=True)
 
 
 def marginal_error(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -212,7 +247,7 @@ def bench_one(ckpt: Checkpoint, kind, shape, eps, cap, seed) -> None:
 SOLVERS = ["optical", "POT batch log_sinkhorn", "POT batch sinkhorn", "POT loop sinkhorn_log", "POT loop sinkhorn"]
 
 
-def report(ckpt: Checkpoint, wall: float, cap: int, shapes: list[tuple[int, int, int]]) -> str:
+def report(ckpt: Checkpoint, wall: float, cap: int, problems: list[tuple[str, tuple[int, int, int]]]) -> str:
     lines = [header("Batched Sinkhorn: optical against POT", wall)]
     lines.append(
         f"Ragged batches, d = {DIM}, float32 inputs for every solver; target: marginal L1 error <= {TOL} "
@@ -224,41 +259,40 @@ def report(ckpt: Checkpoint, wall: float, cap: int, shapes: list[tuple[int, int,
         "measured on this machine for a tensor of that size). optical runs its defaults (stabilized, "
         "eps_scaling=0.5, overrelaxation=1.8, tol=1e-4, check_every=5 on CPU).\n"
     )
-    for kind in KINDS:
-        for shape in shapes:
-            for eps in EPSILONS:
-                base = f"{kind}|{shape[0]}x{shape[1]}x{shape[2]}|eps={eps}"
-                if f"{base}|gradients" not in ckpt:
-                    continue
-                setup = ckpt[f"{base}|setup"]
-                floor = setup["floor_ms"]
-                mine = ckpt[f"{base}|optical"]
-                lines.append(f"\n## {kind} costs, (B, n, m) = {shape}, eps = {eps}\n")
-                lines.append(f"Plain Sinkhorn needs {min(setup['needed'])}-{max(setup['needed'])} iterations per item "
-                             f"(cap {cap}); floor {floor:.3f} ms per iteration.\n")
-                lines.append("| solver | time (ms) | vs optical | it | max marginal err | reached | "
-                             "loss err @ budget | ms/it | x floor | peak MB |")
-                lines.append("|---|---|---|---|---|---|---|---|---|---|")
-                for name in SOLVERS:
-                    row = ckpt[f"{base}|{name}"]
-                    batch = shape[0]
-                    per_it = row["seconds"] * 1e3 / max(1, row["iterations"])
-                    if name.startswith("POT loop"):
-                        per_it *= batch  # one iteration of every item
-                    budget_row = row if name == "optical" else ckpt[f"{base}|{name}|budget"]
-                    budget_error = budget_row["loss_error"]
-                    ratio = row["seconds"] / mine["seconds"]
-                    lines.append(
-                        f"| {name} | {row['seconds'] * 1e3:.1f} | {ratio:.1f}x | {row['iterations']} | "
-                        f"{row['max_error']:.1e} | {'yes' if row['reached_tol'] else 'no'} | {budget_error:.1e} | "
-                        f"{per_it:.3f} | {per_it / floor:.1f} | {row['peak_mb']:.0f} |"
-                    )
-                grads = ckpt[f"{base}|gradients"]
-                lines.append("\n| gradient mode (optical) | forward+backward (ms) | iterations | peak MB |")
-                lines.append("|---|---|---|---|")
-                for mode, row in grads.items():
-                    seconds, iterations, peak = row["seconds"], row["iterations"], row["peak_mb"]
-                    lines.append(f"| {mode} | {seconds * 1e3:.1f} | {iterations} | {peak:.0f} |")
+    for kind, shape in problems:
+        for eps in EPSILONS:
+            base = f"{kind}|{shape[0]}x{shape[1]}x{shape[2]}|eps={eps}"
+            if f"{base}|gradients" not in ckpt:
+                continue
+            setup = ckpt[f"{base}|setup"]
+            floor = setup["floor_ms"]
+            mine = ckpt[f"{base}|optical"]
+            lines.append(f"\n## {kind} costs, (B, n, m) = {shape}, eps = {eps}\n")
+            lines.append(f"Plain Sinkhorn needs {min(setup['needed'])}-{max(setup['needed'])} iterations per item "
+                         f"(cap {cap}); floor {floor:.3f} ms per iteration.\n")
+            lines.append("| solver | time (ms) | vs optical | it | max marginal err | reached | "
+                         "loss err @ budget | ms/it | x floor | peak MB |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|")
+            for name in SOLVERS:
+                row = ckpt[f"{base}|{name}"]
+                batch = shape[0]
+                per_it = row["seconds"] * 1e3 / max(1, row["iterations"])
+                if name.startswith("POT loop"):
+                    per_it *= batch  # one iteration of every item
+                budget_row = row if name == "optical" else ckpt[f"{base}|{name}|budget"]
+                budget_error = budget_row["loss_error"]
+                ratio = row["seconds"] / mine["seconds"]
+                lines.append(
+                    f"| {name} | {row['seconds'] * 1e3:.1f} | {ratio:.1f}x | {row['iterations']} | "
+                    f"{row['max_error']:.1e} | {'yes' if row['reached_tol'] else 'no'} | {budget_error:.1e} | "
+                    f"{per_it:.3f} | {per_it / floor:.1f} | {row['peak_mb']:.0f} |"
+                )
+            grads = ckpt[f"{base}|gradients"]
+            lines.append("\n| gradient mode (optical) | forward+backward (ms) | iterations | peak MB |")
+            lines.append("|---|---|---|---|")
+            for mode, row in grads.items():
+                seconds, iterations, peak = row["seconds"], row["iterations"], row["peak_mb"]
+                lines.append(f"| {mode} | {seconds * 1e3:.1f} | {iterations} | {peak:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -269,19 +303,22 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore the checkpoint and start over")
     parser.add_argument("--out", type=Path, default=RESULTS / "sinkhorn")
     parser.add_argument("--shapes", nargs="+", default=None, help="e.g. 64x32x128 (default: both shapes)")
+    parser.add_argument("--no-real", action="store_true", help="skip the costs from real verse pairs")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     shapes = SHAPES if args.shapes is None else [tuple(int(v) for v in s.split("x")) for s in args.shapes]
     ckpt = Checkpoint(args.out.with_suffix(".json"), fresh=args.fresh)
     start = time.perf_counter()
-    for kind in KINDS:
-        for shape in shapes:
-            for eps in EPSILONS:
-                bench_one(ckpt, kind, shape, eps, args.cap, args.seed)
+    problems = [(kind, shape) for kind in KINDS for shape in shapes]
+    if not args.no_real:
+        problems.append(("real", REAL_SHAPE))
+    for kind, shape in problems:
+        for eps in EPSILONS:
+            bench_one(ckpt, kind, shape, eps, args.cap, args.seed)
     # Wall time summed over the runs that built the checkpoint (a resumed run adds to it).
     wall = ckpt.rows.get("wall", {}).get("seconds", 0.0) + time.perf_counter() - start
     ckpt.put("wall", {"seconds": wall})
-    text = report(ckpt, wall, args.cap, shapes)
+    text = report(ckpt, wall, args.cap, problems)
     args.out.with_suffix(".md").write_text(text)
     print(text)
 
