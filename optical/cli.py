@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     distill = commands.add_parser("distill", help="distil a student query encoder from a frozen teacher on bitext")
     add_config_arguments(distill, DistillConfig)
     distill.set_defaults(run=_distill)
+    from optical.eval.cli import add_evaluate_command
+
+    add_evaluate_command(commands)
     return parser
 
 

@@ -12,11 +12,12 @@ from data_recipes.splits import BookSplit
 CHAPTERS = {"GEN": 2, "ROM": 3, "HEB": 2, "JHN": 3, "MAT": 1}
 VERSES_PER_CHAPTER = 8
 SYNTHETIC_SPLIT = BookSplit(train=("ROM",), dev=("HEB",), test=("JHN",))
-VERSION_OF = {"en": "4", "sw": "h", "fr": "l", "bn": "b", "zh": "c"}
+# "en_kjv" is the second English version (KJV, code "k") the English queries come from.
+VERSION_OF = {"en": "4", "en_kjv": "k", "sw": "h", "fr": "l", "bn": "b", "zh": "c"}
 
 
 def verse_text(lang: str, book: str, chapter: int, verse: int) -> str:
-    word = {"en": "word", "sw": "neno", "fr": "mot", "bn": "শব্দ", "zh": "字"}[lang]
+    word = {"en": "word", "en_kjv": "verily", "sw": "neno", "fr": "mot", "bn": "শব্দ", "zh": "字"}[lang]
     return f"{word} {book.lower()} {chapter}:{verse} {word}{(chapter * 31 + verse) % 7}"
 
 

@@ -71,7 +71,7 @@ def test_layouts(built):
     out, _ = built
     assert sorted(p.name for p in out.iterdir()) == ["bitext", "mmarco", "wikiclir", "xquadr"]  # nothing staged left
     assert files_under(out / "wikiclir" / "test") == sorted(
-        ["manifest.json", "wiki-clir/english/wiki_en.documents"]
+        ["manifest.json", "wiki-clir/english/wiki_en.documents", "wiki-clir/english/wiki_en.queries"]
         + [f"wiki-clir/{language_name(x)}/{name}" for x in LANGS for name in (f"wiki_{x}.queries", f"{x}2en.rel")]
     )
     assert files_under(out / "xquadr" / "dev") == sorted(
@@ -88,6 +88,18 @@ def test_layouts(built):
     assert files_under(out / "bitext") == sorted(
         ["manifest.json"] + [f"en-{x}{d}.{e}" for x in LANGS for d in ("", ".dev") for e in ("tsv", "ids")]
     )
+
+
+def test_english_queries_come_from_a_second_english_version(built):
+    out, corpus = built
+    from optical.data.wikiclir import read_wikiclir_queries
+
+    root = out / "wikiclir" / "test" / "wiki-clir" / "english"
+    queries = {q.qid: q.text for q in read_wikiclir_queries(root / "wiki_en.queries", "en")}
+    assert sorted(queries) == sorted(corpus.queries("test"))
+    documents = dict(line.split("\t")[::2] for line in (root / "wiki_en.documents").read_text().splitlines())
+    for qid, text in queries.items():
+        assert text.startswith("verily") and text != documents[qid]
 
 
 def test_wikiclir_round_trips_every_record(built, tmp_path):
