@@ -21,6 +21,8 @@ def epsilon_schedule(eps: float, eps_start: float | None, factor: float | None) 
     """Geometric annealing ``eps_start, eps_start * factor, ...`` ending exactly at ``eps``."""
     if factor is None or eps_start is None or eps_start <= eps:
         return [eps]
+    if not math.isfinite(eps_start):
+        raise ValueError(f"eps_start must be finite, got {eps_start} (is a real cost entry infinite?)")
     stages = [eps_start]
     while stages[-1] * factor > eps:
         stages.append(stages[-1] * factor)
@@ -78,7 +80,8 @@ def sinkhorn(
         Strength of the KL marginal relaxation (unbalanced transport); ``None``: balanced.
     tol : float or None
         Stop when every item's marginal L1 error (both sides) is at most ``tol``. ``None`` runs
-        exactly ``max_iter`` iterations.
+        exactly ``max_iter`` iterations (at least one: the first half-step defines the plan),
+        without annealing when ``max_iter`` is under two per stage.
     max_iter : int
         Iteration budget over all epsilon stages.
     grad : {"envelope", "implicit", "unrolled"}
@@ -115,6 +118,7 @@ def sinkhorn(
         ``stabilized`` only: absorb the scalings into the potentials once a log-scaling exceeds it.
     init : (f, g) or TransportPlan, optional
         Warm start. The first half-step recomputes ``f`` from ``g``, so ``g`` is what counts.
+        Annealing is skipped then (unless ``eps_start`` is given): it would discard the start.
     check_inputs : bool
         Validate values (NaN, signs, sums, empty items). ``False`` skips every check that reads
         data back to the host.
@@ -159,10 +163,15 @@ def sinkhorn(
     if check_every is None:
         # A check costs a host synchronisation on CUDA and a few vector passes on the CPU.
         check_every = 10 if device_is_cuda else 5
+    init_g = init.g if isinstance(init, TransportPlan) else (None if init is None else init[1])
+    if init_g is not None and eps_start is None:
+        eps_scaling = None  # a warm start is already near the solution: annealing would discard it
     if eps_scaling is not None and eps_start is None:
         eps_start = float(problem.cost.detach().amax())
     schedule = epsilon_schedule(float(eps), eps_start, eps_scaling)
-    init_g = init.g if isinstance(init, TransportPlan) else (None if init is None else init[1])
+    if tol is None:
+        # A fixed budget too small for every stage solves at eps directly.
+        schedule = schedule if max_iter >= 2 * len(schedule) else [float(eps)]
     if init_g is not None and tuple(init_g.shape) != tuple(problem.b.shape):
         raise ValueError(f"init: g has shape {tuple(init_g.shape)}, expected {tuple(problem.b.shape)}")
     options = dict(tau=tau, tol=tol, stage_tol=stage_tol, max_iter=max_iter, check_every=check_every, init_g=init_g)

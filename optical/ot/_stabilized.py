@@ -69,7 +69,7 @@ OMEGA_MIN, OMEGA_MAX = 1.5, 1.8
 # Plain iterations at which omega="auto" reads the error; the first few iterations converge
 # faster than the asymptotic rate, so the estimate starts after them.
 _RATE_PROBES = (PLAIN_START // 2, PLAIN_START)
-_STALL = 100
+_STALL = 300
 
 
 def _sor_factor(history: list[tuple[int, float]]) -> float:
@@ -173,6 +173,8 @@ def solve_stabilized(
                 error = (a * u * kbv - marginal_target(a, f + eps * u.log(), mask_a, tau)).abs().sum(1) + col_error
                 worst = float(error.max())
                 if not math.isfinite(worst):
+                    if stage_iter >= budget:  # no budget left to repair it: return it as it is
+                        break
                     # A scaling over- or underflowed since the last check: restart from there.
                     f, g = log_sweep(g + eps * checked[1].log(), eps, rho)
                     kernel.rebuild(f, g, eps)
@@ -208,7 +210,8 @@ def solve_stabilized(
             u = scaling(kbv, pad_a, rho, shift_f, u, relax)
             kau = kernel.cols(a * u)
             v = scaling(kau.clone() if relax != 1.0 else kau, pad_b, rho, shift_g, v, relax)
-            if relax != 1.0 and (stage_iter + 1) % check_every == 0:
+            next_checked = (stage_iter + 1) % check_every == 0 or stage_iter + 1 >= budget
+            if relax != 1.0 and next_checked:
                 # Only over-relaxed steps leave the column marginals off their target.
                 col_error = (b * v * kau - marginal_target(b, g + eps * v.log(), mask_b, tau)).abs().sum(1)
             elif relax == 1.0:
