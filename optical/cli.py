@@ -26,6 +26,15 @@ def _distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_hybrid(args: argparse.Namespace) -> int:
+    from optical.hybrid.run import HybridConfig, train_hybrid
+
+    config = build_config(HybridConfig, args)
+    result = train_hybrid(config)
+    print(f"trained {result.steps} steps in {result.seconds / 60:.1f} min; model saved to {config.out}/model")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from optical import __version__
     from optical.demo import DemoConfig
@@ -42,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     distill = commands.add_parser("distill", help="distil a student query encoder from a frozen teacher on bitext")
     add_config_arguments(distill, DistillConfig)
     distill.set_defaults(run=_distill)
+    from optical.hybrid.run import HybridConfig
+
+    hybrid = commands.add_parser("train-hybrid", help="fine-tune a dual encoder with mono/cross/hybrid batches")
+    add_config_arguments(hybrid, HybridConfig)
+    hybrid.set_defaults(run=_train_hybrid)
     from optical.eval.cli import add_evaluate_command
 
     add_evaluate_command(commands)

@@ -154,6 +154,7 @@ def train(
     evaluate: Callable[[], dict[str, float]] | None = None,
     save_model: Callable[[Path], None] | None = None,
     extra_state: dict | None = None,
+    sampler=None,
 ) -> TrainResult:
     """Train ``model`` with ``step_fn`` over ``dataset_size`` examples.
 
@@ -163,7 +164,12 @@ def train(
         The trainable module (the student). Under ``torchrun`` it is wrapped in DDP; ``step_fn``
         receives the wrapper, whose ``forward`` is the model's.
     step_fn
-        ``step_fn(module, indices) -> ObjectiveOutput`` for one micro-batch of this rank.
+        ``step_fn(module, batch) -> ObjectiveOutput`` for one micro-batch of this rank; ``batch``
+        is what ``sampler.next_batch()`` returns (example indices by default).
+    sampler
+        Anything with ``next_batch()``, ``state_dict()`` and ``load_state_dict()``; by default an
+        :class:`EpochSampler` over ``dataset_size`` examples, sharded across ranks. A custom
+        sampler must give each rank its own batches.
     config
         A :class:`TrainConfig` (or a subclass: every field enters the checkpoint fingerprint).
     evaluate
@@ -188,8 +194,9 @@ def train(
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: learning_rate_factor(s, config))
-    sampler = EpochSampler(dataset_size, config.batch_size, seed=config.seed, rank=dist_info.rank,
-                           world_size=dist_info.world_size)
+    if sampler is None:
+        sampler = EpochSampler(dataset_size, config.batch_size, seed=config.seed, rank=dist_info.rank,
+                               world_size=dist_info.world_size)
     fingerprint = config_fingerprint(config)
     start_step = 0
     history: list[dict] = []
@@ -257,10 +264,10 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         logs: dict[str, float] = {}
         for micro in range(config.grad_accum):
-            indices = sampler.next_batch()
+            batch = sampler.next_batch()
             sync = micro == config.grad_accum - 1 or dist_info.world_size == 1
             with (contextlib.nullcontext() if sync else wrapped.no_sync()), autocast:
-                output = step_fn(wrapped, indices)
+                output = step_fn(wrapped, batch)
             (output.loss / config.grad_accum).backward()
             for key, value in output.logs.items():
                 logs[key] = logs.get(key, 0.0) + value / config.grad_accum

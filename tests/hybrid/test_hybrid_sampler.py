@@ -7,17 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hybrid_fixtures import LANGS, parallel_set
 
-from optical.hybrid import HybridBatchSampler, TripletSet, info_nce
-
-LANGS = ("en", "sw", "fr")
-
-
-def parallel_set(name: str = "bible", size: int = 40, langs=LANGS) -> TripletSet:
-    queries = {lang: {f"q{i}": f"{lang} query {i}" for i in range(size)} for lang in langs}
-    passages = {lang: {f"p{i}": f"{lang} passage {i}" for i in range(size + 1)} for lang in langs}
-    triplets = [(f"q{i}", f"p{i}", f"p{i + 1}") for i in range(size)]
-    return TripletSet(name, triplets, queries, passages)
+from optical.hybrid import HybridBatchSampler, info_nce
 
 
 def lang_of(text: str) -> str:
