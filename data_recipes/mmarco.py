@@ -18,8 +18,12 @@ Under ``<out>/mmarco/``::
   a passage is relevant if it holds a verse cross-referenced with the query verse (OpenBible
   weight >= ``min_weight``, either direction).  Train judgments only use train passages, so
   training never sees a held-out passage as a positive; dev and test judge every passage.
-- Triples: for each train query and each of its positives, ``negatives`` negatives drawn with
-  the seed from the train passages not relevant to it (uniformly; hard negatives come later).
+- Triples: for each train query and each of its positives, ``negatives`` negatives from the
+  train passages: by default hard negatives, drawn from the ``mining_depth`` best BM25
+  passages for the English query among those holding no verse cross-referenced with it at any
+  positive weight (topped up uniformly when BM25 matches too few); ``hard_negatives="random"``
+  draws them uniformly from the non-relevant passages.  The manifest records how many came from
+  BM25 and their mean rank.
 - Ids are numbers, as in MS MARCO: verse ``BOOK.c.v`` -> ``book*1000000 + c*1000 + v``
   (``MRK.3.16`` -> 41003016), a passage takes its first verse's number; the ``*.verses.tsv``
   files record the mapping.
@@ -38,6 +42,8 @@ from data_recipes.corpus import BibleCorpus, print_table, staged_directory
 from data_recipes.splits import SPLIT_NAMES
 from optical.data import Document, Query, Triple, write_documents_tsv, write_qrels, write_queries_tsv, write_triples
 from optical.data.languages import language_name
+from optical.eval.bm25 import BM25Index
+from optical.hybrid.mining import MiningStats, mine_negatives
 
 LAYOUT = "mMARCO (Bonifacio et al. 2021): per-language collection and queries, shared MS MARCO qrels and triples"
 
@@ -56,6 +62,37 @@ def passages_from(units: list[Unit], skip: set[str], window: int) -> list[list[U
     if current:
         passages.append(current)
     return passages
+
+
+def _training_triples(
+    corpus: BibleCorpus,
+    query_uids: list[str],
+    train_qrels: dict[str, dict[str, int]],
+    passages: dict[str, list[Unit]],
+    train_pids: list[str],
+    passage_of: dict[str, str],
+) -> tuple[list[Triple], MiningStats | None]:
+    config = corpus.config
+    if not config.negatives:
+        return [], None
+    if config.hard_negatives == "random":
+        rng = random.Random(f"{config.seed}:triples")
+        triples: list[Triple] = []
+        for qid, positives in train_qrels.items():
+            candidates = [p for p in train_pids if p not in positives]
+            for pos in positives:
+                for neg in rng.sample(candidates, min(config.negatives, len(candidates))):
+                    triples.append(Triple(qid, pos, neg))
+        return triples, None
+    english = corpus.unit_texts["en"]
+    index = BM25Index(train_pids, [" ".join(english[u.uid] for u in passages[p]) for p in train_pids])
+    qid_of = {uid: str(verse_number(first_verse(uid))) for uid in query_uids}
+    run = index.search({qid_of[uid]: english[uid] for uid in query_uids}, k=len(train_pids))
+    exclude = {qid_of[uid]: {passage_of[n] for n in corpus.weak_graph.get(uid, {}) if n in passage_of}
+               for uid in query_uids}
+    mined, stats = mine_negatives(run, train_qrels, per_positive=config.negatives, depth=config.mining_depth,
+                                  exclude=exclude, pool=train_pids, seed=config.seed)
+    return [Triple(*triplet) for triplet in mined], stats
 
 
 def build_mmarco(corpus: BibleCorpus) -> Path:
@@ -84,14 +121,8 @@ def build_mmarco(corpus: BibleCorpus) -> Path:
                 pids = {p for p in pids if passage_split[p] == "train"}
             qrels[split][str(verse_number(first_verse(uid)))] = dict.fromkeys(sorted(pids, key=int), 1)
 
-    rng = random.Random(f"{config.seed}:triples")
     train_pids = [p for p in passages if passage_split[p] == "train"]
-    triples: list[Triple] = []
-    for qid, positives in qrels["train"].items():
-        candidates = [p for p in train_pids if p not in positives]
-        for pos in positives:
-            for neg in rng.sample(candidates, min(config.negatives, len(candidates))):
-                triples.append(Triple(qid, pos, neg))
+    triples, mining = _training_triples(corpus, queries["train"], qrels["train"], passages, train_pids, passage_of)
 
     counts: dict[str, dict[str, int | float]] = {}
     with staged_directory(final) as out:
@@ -117,6 +148,9 @@ def build_mmarco(corpus: BibleCorpus) -> Path:
                     handle.write(f"{verse_number(first_verse(uid))}\t{uid}\t{split}\n")
         manifest = corpus.manifest_base("mmarco", LAYOUT)
         manifest["counts"] = counts
+        if mining is not None:
+            manifest["hard_negatives"] = {"ranker": "BM25 (k1=0.9, b=0.4) on the English texts",
+                                          "depth": config.mining_depth, **mining.as_dict()}
         manifest["passages_per_split"] = {s: sum(v == s for v in passage_split.values()) for s in SPLIT_NAMES}
         manifest["relevant_per_query"] = {
             s: round(sum(len(j) for j in qrels[s].values()) / max(len(qrels[s]), 1), 2) for s in SPLIT_NAMES

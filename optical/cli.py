@@ -35,6 +35,14 @@ def _train_hybrid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _align(args: argparse.Namespace) -> int:
+    from optical.align import AlignConfig, align
+
+    config = build_config(AlignConfig, args)
+    print(align(config).format(config.top))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from optical import __version__
     from optical.demo import DemoConfig
@@ -56,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     hybrid = commands.add_parser("train-hybrid", help="fine-tune a dual encoder with mono/cross/hybrid batches")
     add_config_arguments(hybrid, HybridConfig)
     hybrid.set_defaults(run=_train_hybrid)
+    from optical.align import AlignConfig
+
+    align = commands.add_parser("align", help="show the transport plan (token alignment) of one sentence pair")
+    add_config_arguments(align, AlignConfig)
+    align.set_defaults(run=_align)
     from optical.eval.cli import add_evaluate_command
 
     add_evaluate_command(commands)

@@ -8,6 +8,7 @@
 - :mod:`~optical.data.trec`: qrels (4 and 3 columns) and runs (strictly decreasing scores).
 - :mod:`~optical.data.wikiclir`, :mod:`~optical.data.mmarco`, :mod:`~optical.data.xquadr`:
   collection layouts, each loaded into a :class:`Collection`.
+- :mod:`~optical.data.dictionary`: bilingual word lists and word-by-word query translation.
 - :mod:`~optical.data.irds`: any ``ir_datasets`` id, when that optional package is installed.
 
 This layer imports nothing from the model, training or evaluation layers (no torch).
@@ -31,6 +32,7 @@ from optical.data.collection import (
     write_documents_tsv,
     write_queries_tsv,
 )
+from optical.data.dictionary import read_dictionary, translate
 from optical.data.errors import DataFormatError, DataFormatWarning, OnError
 from optical.data.irds import load_irds
 from optical.data.languages import LANGUAGE_NAMES, language_name
@@ -83,6 +85,7 @@ __all__ = [
     "read_bitext_jsonl",
     "read_bitext_moses",
     "read_bitext_tsv",
+    "read_dictionary",
     "read_documents_tsv",
     "read_qrels",
     "read_qrels_records",
@@ -94,6 +97,7 @@ __all__ = [
     "read_wikiclir_queries",
     "read_wikiclir_topics",
     "read_triples",
+    "translate",
     "wikiclir_paths",
     "write_bitext_jsonl",
     "write_bitext_moses",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from optical.models import TokenBatch
-from optical.ot import cosine_cost, sinkhorn
+from optical.ot import TransportPlan, cosine_cost, sinkhorn
 
 from .base import Objective, ObjectiveOutput
 
@@ -78,11 +78,15 @@ class OTObjective(Objective):
         self.teacher_idf = teacher_idf
         self.student_idf = student_idf
 
-    def forward(self, teacher: TokenBatch, student: TokenBatch) -> ObjectiveOutput:
+    def solve(self, teacher: TokenBatch, student: TokenBatch) -> tuple[torch.Tensor, TransportPlan]:
+        """The cost [B, n, m] and the transport plans the loss is made of (teacher side detached).
+
+        :meth:`forward` averages ``plan.cost``; ``optical align`` shows one plan.
+        """
         teacher_states = (center(teacher) if self.centered else teacher.embeddings).detach().float()
         student_states = (center(student) if self.centered else student.embeddings).float()
         cost = cosine_cost(teacher_states, student_states, teacher.token_mask, student.token_mask)
-        result = sinkhorn(
+        plan = sinkhorn(
             cost,
             token_weights(teacher, self.teacher_idf),
             token_weights(student, self.student_idf),
@@ -94,6 +98,10 @@ class OTObjective(Objective):
             max_iter=self.max_iter,
             grad=self.grad,
         )
+        return cost, plan
+
+    def forward(self, teacher: TokenBatch, student: TokenBatch) -> ObjectiveOutput:
+        _, result = self.solve(teacher, student)
         loss = result.cost.mean()
         logs = {
             "ot": float(loss.detach()),

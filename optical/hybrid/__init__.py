@@ -1,11 +1,14 @@
-"""Hybrid batch training (Elmahdy et al., arXiv 2408.10536): batch samplers and the InfoNCE loss.
+"""Hybrid batch training (Elmahdy et al., arXiv 2408.10536).
 
-The training command, data builder and benchmark are not written yet (issue 6).
+Batch samplers (mono, cross, hybrid), the InfoNCE loss, hard-negative mining and
+``train_hybrid`` (the ``optical train-hybrid`` command), optionally with the distiller's OT loss
+as an auxiliary term on parallel queries.
 """
 
 from __future__ import annotations
 
 from .loss import info_nce
+from .mining import MiningStats, mine_negatives
 from .sampler import MODES, Batch, HybridBatchSampler, TripletSet
 
-__all__ = ["MODES", "Batch", "HybridBatchSampler", "TripletSet", "info_nce"]
+__all__ = ["MODES", "Batch", "HybridBatchSampler", "MiningStats", "TripletSet", "info_nce", "mine_negatives"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from optical.data.collection import read_documents_tsv, read_queries_tsv
 from optical.data.mmarco import load_mmarco_triples, mmarco_collection_path, mmarco_queries_path
-from optical.distill import ObjectiveOutput
-from optical.models import Encoder
+from optical.distill import Objective, ObjectiveOutput
+from optical.distill.ot import OTObjective
+from optical.models import Encoder, TokenBatch
 from optical.train import TrainConfig, train
 
 from .loss import info_nce
@@ -28,6 +32,11 @@ class HybridConfig(TrainConfig):
     temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature"})
     max_length: int = field(default=64, metadata={"help": "tokens per text"})
     max_triplets: int | None = field(default=None, metadata={"help": "use the first N training triplets"})
+    ot_weight: float = field(default=0.0, metadata={
+        "help": "weight of the auxiliary OT loss: the encoder's tokens of each non-pivot query against a frozen "
+                "copy's tokens of its pivot-language version (0: off)"})
+    ot_eps: float = field(default=0.05, metadata={"help": "entropic regularisation of the auxiliary OT loss"})
+    pivot: str = field(default="en", metadata={"help": "language of the frozen side of the auxiliary OT loss"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -35,6 +44,8 @@ class HybridConfig(TrainConfig):
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
+        if self.ot_weight < 0:
+            raise ValueError(f"ot_weight must be >= 0, got {self.ot_weight}")
 
 
 def load_mmarco_triplet_set(root: str | Path, langs: tuple[str, ...] = (), limit: int | None = None) -> TripletSet:
@@ -71,17 +82,52 @@ def _codes_present(root: Path) -> list[str]:
             if p.name[: -len("_collection.tsv")] in names]
 
 
-def make_step(encoder: Encoder, temperature: float):
+@dataclass
+class AuxiliaryOT:
+    """The distiller's OT loss as an auxiliary term on parallel queries.
+
+    For the batch's queries not in ``pivot``, the transport cost between a frozen copy of the
+    starting encoder on the query's ``pivot`` version (the teacher side) and the trained
+    encoder's tokens of the query itself, weighted by ``weight``.
+    """
+
+    teacher: Encoder
+    objective: Objective
+    sets: dict[str, TripletSet]
+    weight: float
+    pivot: str = "en"
+
+    def __call__(self, batch: Batch, query_tokens: TokenBatch) -> ObjectiveOutput | None:
+        rows = [i for i, lang in enumerate(batch.query_langs) if lang != self.pivot]
+        queries = self.sets[batch.set_name].queries
+        if not rows or self.pivot not in queries:
+            return None
+        device = query_tokens.embeddings.device
+        if self.teacher.device != device:
+            self.teacher.to(device)
+        with torch.no_grad():
+            teacher_tokens = self.teacher.encode_tokens([queries[self.pivot][batch.query_ids[i]] for i in rows])
+        return self.objective(teacher_tokens, query_tokens.select(rows))
+
+
+def make_step(encoder: Encoder, temperature: float, auxiliary: AuxiliaryOT | None = None):
     def step(module, batch: Batch):
         queries, _ = encoder.tokenize(batch.queries, kind="query")
         passages, _ = encoder.tokenize(batch.positives + batch.negatives, kind="passage")
         pooling, normalize = encoder.config.pooling, encoder.config.normalize
-        q = module(queries).pooled(pooling, normalize)
+        query_tokens = module(queries)
+        q = query_tokens.pooled(pooling, normalize)
         p = module(passages).pooled(pooling, normalize)
         half = len(batch.positives)
-        loss = info_nce(q, p[:half], p[half:], temperature)
-        return ObjectiveOutput(loss, {"nce": float(loss.detach()), "loss": float(loss.detach()),
-                                      "mono": float(batch.kind == "mono")})
+        nce = info_nce(q, p[:half], p[half:], temperature)
+        logs = {"nce": float(nce.detach()), "mono": float(batch.kind == "mono")}
+        loss = nce
+        ot = auxiliary(batch, query_tokens) if auxiliary is not None else None
+        if ot is not None:
+            loss = nce + auxiliary.weight * ot.loss
+            logs.update(ot.logs)
+        logs["loss"] = float(loss.detach())
+        return ObjectiveOutput(loss, logs)
 
     return step
 
@@ -100,5 +146,12 @@ def train_hybrid(config: HybridConfig, *, encoder: Encoder | None = None, sets: 
     rank = int(os.environ.get("RANK", "0"))
     sampler = HybridBatchSampler(sets, config.batch_size, mode=config.mode, alpha=config.alpha,
                                  languages=config.langs or None, seed=config.seed + 1009 * rank)
-    return train(encoder, make_step(encoder, config.temperature), sum(len(s.triplets) for s in sets), config,
+    auxiliary = None
+    if config.ot_weight > 0:
+        # The frozen side is the starting model: OT keeps other languages' tokens near its pivot tokens.
+        teacher = copy.deepcopy(encoder).eval().requires_grad_(False)
+        auxiliary = AuxiliaryOT(teacher, OTObjective(eps=config.ot_eps), {s.name: s for s in sets},
+                                config.ot_weight, config.pivot)
+    step = make_step(encoder, config.temperature, auxiliary)
+    return train(encoder, step, sum(len(s.triplets) for s in sets), config,
                  sampler=sampler, save_model=encoder.save)

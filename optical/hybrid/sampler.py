@@ -65,6 +65,7 @@ class Batch:
     negatives: list[str]
     query_langs: list[str]
     passage_langs: list[str]
+    query_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -168,6 +169,7 @@ class HybridBatchSampler:
             negatives=[training_set.passages[y][n] for (_, _, n), y in zip(triplets, passage_langs, strict=True)],
             query_langs=list(query_langs),
             passage_langs=list(passage_langs),
+            query_ids=[q for q, _, _ in triplets],
         )
 
     def state_dict(self) -> dict:

@@ -67,6 +67,12 @@ class TokenBatch:
     input_ids: torch.Tensor | None = None
     truncated: int = 0
 
+    def select(self, rows: list[int]) -> TokenBatch:
+        """The batch of texts ``rows`` only (gradients flow through the selection)."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.embeddings.device)
+        ids = None if self.input_ids is None else self.input_ids[index]
+        return TokenBatch(self.embeddings[index], self.attention_mask[index], self.token_mask[index], ids)
+
     def pooled(self, pooling: str, normalize: bool) -> torch.Tensor:
         if pooling == "cls":
             vectors = self.embeddings[:, 0]

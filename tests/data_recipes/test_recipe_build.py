@@ -287,3 +287,40 @@ def test_cli(tmp_path, synthetic_sources, capsys):
     printed = capsys.readouterr().out
     assert f"xquadr/test -> {tmp_path / 'xquadr' / 'test'}" in printed and "built 1 directories" in printed
     assert load_xquadr(tmp_path / "xquadr" / "test", "sw", "en").queries
+
+
+def test_mmarco_hard_negatives_are_bm25_ranked_and_never_cross_referenced(built):
+    import json
+
+    from data_recipes.bible import first_verse, verse_number
+    from optical.eval.bm25 import BM25Index
+
+    out, corpus = built
+    root = out / "mmarco"
+    manifest = json.loads((root / "manifest.json").read_text())["hard_negatives"]
+    verses = dict(line.split("\t") for line in (root / "passages.verses.tsv").read_text().splitlines())
+    passages = {d.docid: d.text for d in read_documents_tsv(root / "english_collection.tsv", "en")}
+    queries = {q.qid: q.text for q in read_queries_tsv(root / "english_queries.train.tsv", "en")}
+    unit_of = {v: u.uid for u in corpus.units["train"] for v in u.verses}
+    train_pids = [p for p in verses if verses[p].split()[0] in unit_of]
+    index = BM25Index(train_pids, [passages[p] for p in train_pids])
+    uid_of = {str(verse_number(first_verse(uid))): uid for uid in corpus.queries("train")}
+    ranked = 0
+    for triple in load_mmarco_triples(root):
+        linked = set(corpus.weak_graph[uid_of[triple.qid]])
+        assert not linked & {unit_of[v] for v in verses[triple.neg_docid].split()}
+        scores = dict(zip(index.doc_ids, index.scores(queries[triple.qid]), strict=True))
+        ranked += scores[triple.neg_docid] > 0
+    assert manifest["triplets"] == len(list(load_mmarco_triples(root)))
+    assert ranked == manifest["from_ranking"] > 0
+
+
+def test_random_negatives_remain_available(tmp_path, synthetic_sources):
+    config = make_config(tmp_path / "random", synthetic_sources, hard_negatives="random")
+    build_cli.build(["mmarco"], EVAL, config)
+    import json
+
+    manifest = json.loads((tmp_path / "random" / "mmarco" / "manifest.json").read_text())
+    assert "hard_negatives" not in manifest  # no mining statistics: nothing was mined
+    with pytest.raises(ValueError, match="hard_negatives"):
+        make_config(tmp_path, synthetic_sources, hard_negatives="dense")

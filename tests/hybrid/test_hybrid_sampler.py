@@ -97,3 +97,14 @@ def test_info_nce_against_a_float64_computation() -> None:
     for i in range(4):
         expected -= scores[i, i] - math.log(sum(math.exp(s) for s in scores[i]))
     assert float(loss) == pytest.approx(expected / 4, rel=1e-12)
+
+
+def test_batches_carry_their_query_ids() -> None:
+    from hybrid_fixtures import parallel_set as make_set
+
+    sampler = HybridBatchSampler([make_set()], 5, mode="cross", seed=4)
+    batch = sampler.next_batch()
+    training_set = make_set()
+    assert len(batch.query_ids) == 5
+    for qid, text, lang in zip(batch.query_ids, batch.queries, batch.query_langs, strict=True):
+        assert training_set.queries[lang][qid] == text
