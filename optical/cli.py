@@ -9,6 +9,13 @@ from optical.config import add_config_arguments, build_config
 
 
 def _quickstart(args: argparse.Namespace) -> int:
+    from optical.quickstart import QuickstartConfig, run_quickstart
+
+    run_quickstart(build_config(QuickstartConfig, args))
+    return 0
+
+
+def _solver_demo(args: argparse.Namespace) -> int:
     from optical.demo import DemoConfig, run_demo
 
     run_demo(build_config(DemoConfig, args))
@@ -51,11 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optical", description="Cross-lingual retrieval for low-resource languages.")
     parser.add_argument("--version", action="version", version=f"optical {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    from optical.quickstart import QuickstartConfig
+
     quickstart = commands.add_parser(
-        "quickstart", help="the main job on a small embedded default (for now: the batched Sinkhorn demonstration)"
+        "quickstart", help="the main job: build the default data, distil a Swahili student, evaluate it (CPU, ~10 min)"
     )
-    add_config_arguments(quickstart, DemoConfig)
+    add_config_arguments(quickstart, QuickstartConfig)
     quickstart.set_defaults(run=_quickstart)
+    demo = commands.add_parser("solver-demo", help="the batched Sinkhorn solver on a planted alignment, checked by POT")
+    add_config_arguments(demo, DemoConfig)
+    demo.set_defaults(run=_solver_demo)
     distill = commands.add_parser("distill", help="distil a student query encoder from a frozen teacher on bitext")
     add_config_arguments(distill, DistillConfig)
     distill.set_defaults(run=_distill)
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # per-shard loading bars would drown the command's own progress
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

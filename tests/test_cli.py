@@ -18,17 +18,17 @@ def test_demo_recovers_the_planted_alignment_and_agrees_with_pot() -> None:
     assert any("POT" in line for line in lines)
 
 
-def test_quickstart_runs_from_the_command_line(capsys) -> None:
-    assert main(["quickstart", "--batch", "4", "--source-tokens", "6", "--target-tokens", "9", "--dim", "16"]) == 0
+def test_solver_demo_runs_from_the_command_line(capsys) -> None:
+    assert main(["solver-demo", "--batch", "4", "--source-tokens", "6", "--target-tokens", "9", "--dim", "16"]) == 0
     out = capsys.readouterr().out
     assert "[4/4]" in out and "max |P - P_POT|" in out
 
 
 def test_bad_option_is_reported_not_raised(capsys) -> None:
-    assert main(["quickstart", "--eps", "-1", "--batch", "2"]) == 2
+    assert main(["solver-demo", "--eps", "-1", "--batch", "2"]) == 2
     assert "eps must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_unknown_flag_exits() -> None:
     with pytest.raises(SystemExit):
-        main(["quickstart", "--no-such-flag"])
+        main(["solver-demo", "--no-such-flag"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
@@ -220,6 +221,18 @@ def read_trec_run(path: PathLike, *, on_error: OnError = "raise") -> Run:
     }
 
 
+def _next_below(value: float) -> float:
+    """The largest normal float below ``value``.
+
+    Subnormals are skipped: with flush-to-zero on (``torch.set_flush_denormal(True)``) they
+    compare equal to zero, and the ranking would no longer be strict.
+    """
+    tiny = sys.float_info.min
+    if value > tiny or value <= -tiny:
+        return math.nextafter(value, -math.inf)
+    return 0.0 if value > 0 else -tiny
+
+
 def order_ranking(scored: Iterable[tuple[str, float]] | Mapping[str, float]) -> list[tuple[str, float]]:
     """Order one query's ``(docid, score)`` pairs as :func:`write_trec_run` writes them.
 
@@ -250,7 +263,7 @@ def order_ranking(scored: Iterable[tuple[str, float]] | Mapping[str, float]) -> 
     previous = math.inf
     for docid, score in checked:
         if score >= previous:
-            score = math.nextafter(previous, -math.inf)
+            score = _next_below(previous)
         strict.append((docid, score))
         previous = score
     return strict

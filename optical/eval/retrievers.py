@@ -74,6 +74,9 @@ class DenseRetriever(Retriever):
     rerank_depth
         If set, re-rank the top ``rerank_depth`` documents with MaxSim (the run then holds
         those documents only).
+    doc_token_cache
+        A dict holding the document encoder's token states by ``(docid, text)``; pass the same
+        dict to several retrievers that share a document encoder to encode documents once.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class DenseRetriever(Retriever):
         cache: bool = True,
         chunk_size: int = 16384,
         rerank_depth: int | None = None,
+        doc_token_cache: dict[tuple[str, str], torch.Tensor] | None = None,
     ) -> None:
         self.name = name
         self.query_encoder, self.doc_encoder = query_encoder, doc_encoder
@@ -94,6 +98,8 @@ class DenseRetriever(Retriever):
         self.rerank_depth = rerank_depth
         self._fingerprints: dict[int, str] = {}
         self._memo: dict[tuple[int, str, TextSet], torch.Tensor] = {}
+        # Document token states for MaxSim, by (docid, text): tasks sharing documents encode them once.
+        self._doc_tokens = {} if doc_token_cache is None else doc_token_cache
 
     def vectors(self, texts: TextSet, side: str, kind: str | None = None) -> torch.Tensor:
         """Pooled vectors of ``texts`` by the ``side`` (``"query"`` or ``"doc"``) encoder, memoised."""
@@ -126,9 +132,12 @@ class DenseRetriever(Retriever):
     def _rerank(self, queries: TextSet, documents: Sequence[TextSet], candidates: Run) -> Run:
         wanted = sorted({docid for ranking in candidates.values() for docid, _ in ranking})
         texts = {docid: text for part in documents for docid, text in zip(part.ids, part.texts, strict=True)}
-        doc_tokens = dict(zip(wanted, token_embeddings(
-            self.doc_encoder, [texts[d] for d in wanted], kind="passage", batch_size=self.batch_size
-        ), strict=True))
+        missing = [d for d in wanted if (d, texts[d]) not in self._doc_tokens]
+        for docid, states in zip(missing, token_embeddings(
+            self.doc_encoder, [texts[d] for d in missing], kind="passage", batch_size=self.batch_size
+        ), strict=True):
+            self._doc_tokens[(docid, texts[docid])] = states
+        doc_tokens = {d: self._doc_tokens[(d, texts[d])] for d in wanted}
         query_tokens = dict(zip(queries.ids, token_embeddings(
             self.query_encoder, list(queries.texts), kind="query", batch_size=self.batch_size
         ), strict=True))

@@ -222,19 +222,30 @@ class Encoder(nn.Module):
         batch, truncated = self.tokenize(texts, kind)
         if truncated:
             self.truncated_total += truncated
-            log.info("%d of %d texts truncated to %d tokens", truncated, len(texts), self.config.max_length)
+            log.debug("%d of %d texts truncated to %d tokens", truncated, len(texts), self.config.max_length)
         return self(batch, truncated)
 
     def encode(self, texts: list[str], kind: str = "query", batch_size: int = 64) -> torch.Tensor:
-        """Pooled vectors [N, d] without gradients, in batches."""
+        """Pooled vectors [N, d] without gradients, in batches, in the order of ``texts``.
+
+        Batches hold texts of similar length (sorted by character count), so little of each
+        batch is padding; the result is put back in the input order.
+        """
         vectors = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         was_training = self.training
         self.eval()
         try:
             with torch.inference_mode():
                 for start in range(0, len(texts), batch_size):
-                    tokens = self.encode_tokens(texts[start:start + batch_size], kind)
+                    chunk = [texts[i] for i in order[start:start + batch_size]]
+                    tokens = self.encode_tokens(chunk, kind)
                     vectors.append(tokens.pooled(self.config.pooling, self.config.normalize).float().cpu())
         finally:
             self.train(was_training)
-        return torch.cat(vectors) if vectors else torch.empty(0, self.dim)
+        if not vectors:
+            return torch.empty(0, self.dim)
+        stacked = torch.cat(vectors)
+        result = torch.empty_like(stacked)
+        result[torch.tensor(order, dtype=torch.long)] = stacked
+        return result

@@ -202,3 +202,16 @@ def test_run_round_trip_preserves_written_order(tmp_path_factory, scored):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_trec_run(path) == {"q": order_ranking(scored)}
+
+
+def test_ties_at_zero_stay_strict_with_flush_to_zero_on() -> None:
+    import torch
+
+    previous = torch.set_flush_denormal(True)
+    try:
+        ranking = order_ranking({"a": 0.0, "b": 0.0, "c": 0.0})
+        values = [s for _, s in ranking]
+        assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    finally:
+        torch.set_flush_denormal(False)
+    assert previous in (True, False)

@@ -91,3 +91,12 @@ def test_maxsim_against_a_loop() -> None:
 def test_dense_scores_are_dot_products() -> None:
     q, d = torch.randn(2, 4), torch.randn(3, 4)
     assert torch.allclose(dense_scores(q, d), torch.einsum("qd,pd->qp", q, d))
+
+
+def test_encode_batches_by_length_and_returns_the_input_order() -> None:
+    encoder = tiny_encoder(WORDS).eval()
+    texts = ["the house", "a", "the house of the big house", "house", "the big", "a house of the house"]
+    one_by_one = torch.cat([encoder.encode([t]) for t in texts])
+    batched = encoder.encode(texts, batch_size=4)
+    assert torch.allclose(batched, one_by_one, atol=1e-5)
+    assert encoder.encode([]).shape == (0, encoder.dim)

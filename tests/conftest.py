@@ -1,4 +1,4 @@
-"""Fixtures for the Bible recipe tests: the tiny sources of ``bible_fixtures`` and a private cache."""
+"""Shared fixtures: the tiny Bible sources of ``bible_fixtures`` and a private cache (recipes, quickstart)."""
 
 from __future__ import annotations
 
