@@ -104,6 +104,15 @@ def evaluate(name: str, retriever: Retriever, source: WikiClirSource, query_sour
 DOC_TOKENS: dict[str, dict] = {}  # MaxSim document token states per document encoder, shared by systems
 
 
+def geometry(teacher: str, student: str, bitext_dir: Path, langs=("sw", "bn", "fr"), pairs: int = 300) -> dict:
+    """Dev-bitext P@1, parallel cosine and the student's pairwise cosine (collapse) per language."""
+    from optical.distill.run import bitext_check, read_pairs
+
+    return {lang: bitext_check(load_encoder(teacher), load_encoder(student),
+                               read_pairs(str(bitext_dir / f"en-{lang}.dev.tsv"), "en", lang, pairs))
+            for lang in langs}
+
+
 def dense(query: str, docs: str, rerank: bool = False) -> DenseRetriever:
     return DenseRetriever(load_encoder(query), load_encoder(docs), rerank_depth=100 if rerank else None,
                           doc_token_cache=DOC_TOKENS.setdefault(docs, {}))
@@ -171,7 +180,7 @@ def ot_share(teacher: str, student: str, bitext: Path, args, steps: int = 8) -> 
             if index == 2:  # two warm-up steps
                 total, solve_seconds[0] = 0.0, 0.0
             started = time.perf_counter()
-            batch = list(range(index * args.batch_size, (index + 1) * args.batch_size))
+            batch = [(index * args.batch_size + j) % len(pairs) for j in range(args.batch_size)]
             step(student_encoder, batch).loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -204,13 +213,13 @@ def latency(path: str, texts: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--pairs", type=int, default=2400, help="bitext pairs of the mixture (equal per language)")
+    parser.add_argument("--pairs", type=int, default=1600, help="bitext pairs of the mixture (equal per language)")
     parser.add_argument("--regimes", nargs="+", default=["a", "b"], choices=("a", "b"))
     parser.add_argument("--curve", type=int, nargs="+", default=[500, 2000, 8000], help="sw bitext sizes, regime b")
-    parser.add_argument("--curve-objectives", nargs="+", default=["nce", "ot+nce"])
+    parser.add_argument("--curve-objectives", nargs="+", default=["ot+nce"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8], help="e5 layers kept (model size)")
     parser.add_argument("--split", default="test", choices=("dev", "test"))
     parser.add_argument("--seed", type=int, default=0)
@@ -245,7 +254,8 @@ def main() -> None:
     for regime in args.regimes:
         model = models[regime]
         if want(f"{regime}/zero-shot"):
-            put(f"{regime}/zero-shot", evaluate("zero-shot", dense(model, model), source))
+            put(f"{regime}/zero-shot", {**evaluate("zero-shot", dense(model, model), source),
+                                        "geometry": geometry(model, model, bitext_dir)})
         if want(f"{regime}/ceiling"):
             put(f"{regime}/ceiling", evaluate("ceiling", dense(model, model), source, query_source="en"))
         if regime == args.regimes[0]:
@@ -264,9 +274,18 @@ def main() -> None:
                 student, minutes = distil(f"{regime}-{objective}-s{args.steps}", model, model, mixture, args.pairs,
                                           args.steps, args, freeze=regime == "a", objective=objective)
                 row = evaluate(objective, dense(str(student), model), source)
-                put(key, {**row, "minutes": minutes, "student": str(student)})
+                put(key, {**row, "minutes": minutes, "student": str(student),
+                          "geometry": geometry(model, str(student), bitext_dir)})
             if objective.startswith("ot") and want(f"{key}/maxsim") and key in ckpt:
                 put(f"{key}/maxsim", evaluate(f"{objective} maxsim", dense(ckpt[key]["student"], model, True), source))
+    for regime in args.regimes:
+        key = f"efficiency/{regime}"
+        if want(key):
+            model = models[regime]
+            queries = list(source.queries_in("sw").texts)
+            english = list(source.queries_in("en").texts)
+            put(key, {"student": latency(model, queries), "teacher": latency(model, english),
+                      "ot": ot_share(model, model, mixture, args)})
     if "a" in args.regimes:
         model = models["a"]
         for layers in args.sizes:
@@ -291,16 +310,8 @@ def main() -> None:
                                               lang="sw", objective=objective)
                     put(key, {**evaluate(objective, dense(str(student), model), sw_source), "minutes": minutes,
                               "steps": steps})
-    for regime in args.regimes:
-        key = f"efficiency/{regime}"
-        if want(key):
-            model = models[regime]
-            queries = list(source.queries_in("sw").texts)
-            english = list(source.queries_in("en").texts)
-            put(key, {"student": latency(model, queries), "teacher": latency(model, english),
-                      "ot": ot_share(model, model, mixture, args)})
-    if want("plots"):
-        put("plots", {"files": plots(ckpt, models, bitext_dir)})
+    if args.only is None or any(p.startswith("plots") for p in args.only):
+        ckpt.put("plots", {"files": plots(ckpt, models, bitext_dir)})
     wall = ckpt.rows.get("wall", {}).get("seconds", 0.0) + time.perf_counter() - started
     ckpt.put("wall", {"seconds": wall})
     print(write(ckpt, args, None))
@@ -341,10 +352,11 @@ def plots(ckpt: Checkpoint, models: dict[str, str], bitext_dir: Path) -> list[st
     student_key = "a/ot+nce"
     if student_key in ckpt:
         with open(bitext_dir / "en-sw.dev.tsv", encoding="utf-8") as handle:
-            pairs = [next(handle).rstrip("\n").split("\t") for _ in range(3)]
+            pairs = [next(handle).rstrip("\n").split("\t") for _ in range(100)]
+        # A short pair keeps the heat map readable.
+        english, swahili = min(pairs, key=lambda pair: abs(len(pair[0].split()) - 10))
         teacher = Encoder.load(models["a"])
         student = Encoder.load(ckpt[student_key]["student"])
-        english, swahili = pairs[2]
         for label, encoder in (("zero-shot", teacher), ("ot+nce", student)):
             out = RESULTS / f"clir_lowres_align_{label.replace('+', '_')}.png"
             align(AlignConfig(source=english, target=swahili, teacher=models["a"], out=str(out)),
@@ -436,6 +448,22 @@ def table(ckpt: Checkpoint, regime: str) -> list[str]:
 
 def extras(ckpt: Checkpoint, args) -> list[str]:
     lines = []
+    for regime in ("a", "b"):
+        keys = [k for k in (f"{regime}/zero-shot", *[f"{regime}/{o}" for o in OBJECTIVES])
+                if k in ckpt and "geometry" in ckpt[k]]
+        if not keys:
+            continue
+        langs = list(ckpt[keys[0]]["geometry"])
+        lines += [f"## What the students learned, regime ({regime}): 300 dev bitext pairs per language", "",
+                  "bitext P@1 (each foreign verse among the 300 English ones, by the teacher) / mean parallel cosine "
+                  "/ mean pairwise cosine of the student's foreign vectors (a rise means queries collapse toward "
+                  "one direction).", "",
+                  "| student | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
+        for key in keys:
+            cells = [f"{g['bitext_p@1']:.3f} / {g['parallel_cosine']:.3f} / {g['student_pairwise_cosine']:.3f}"
+                     for g in (ckpt[key]["geometry"][lang] for lang in langs)]
+            lines.append(f"| {key.split('/', 1)[1]} | " + " | ".join(cells) + " |")
+        lines.append("")
     sizes = sorted({int(k.split("/")[1]) for k in ckpt.rows if k.startswith("size/")})
     if sizes:
         lines += ["## Model size: multilingual-e5-small truncated, distilled from the full model (MAP)", "",
@@ -473,8 +501,8 @@ def extras(ckpt: Checkpoint, args) -> list[str]:
                   "the English versions for the teacher; peak resident memory above the start while loading and "
                   "while encoding. Training: seconds per ot+nce step (batch as above, after 2 warm-up steps, mean "
                   "of 8) and the part inside the Sinkhorn solve.", "",
-                  "| regime | model | parameters (M) | ms/query, batch 1 | ms/query, batch 64 | load MB "
-                  "| encode peak MB |", "|---|---|---:|---:|---:|---:|---:|"]
+                  "| regime | model | parameters (M) | ms/query, batch 1 | ms/query, batch 64 | RSS after load, MB "
+                  "| RSS peak while encoding, MB |", "|---|---|---:|---:|---:|---:|---:|"]
         for key in effic:
             regime = key.split("/")[1]
             for side in ("student", "teacher"):

@@ -25,7 +25,7 @@ class QuickstartConfig:
 
     lang: str = field(default="sw", metadata={"help": "query language (ISO 639-1) of the bitext and queries"})
     objective: str = field(default="ot+nce", metadata={"help": "distillation objective (see optical distill)"})
-    steps: int = field(default=150, metadata={"help": "optimizer steps of distillation"})
+    steps: int = field(default=100, metadata={"help": "optimizer steps of distillation"})
     batch_size: int = field(default=16, metadata={"help": "bitext pairs per step"})
     lr: float = field(default=2e-5, metadata={"help": "peak learning rate"})
     pairs: int = field(default=3000, metadata={"help": "training bitext pairs"})

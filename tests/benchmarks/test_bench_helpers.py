@@ -1,0 +1,67 @@
+"""Pieces of the hybrid-batch and low-resource CLIR benchmarks that decide what runs and what is claimed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import clir_lowres  # noqa: E402
+import hybrid_batch  # noqa: E402
+from _machine import Checkpoint  # noqa: E402
+
+
+def test_alpha_sweep_names_the_paper_runs() -> None:
+    plan = hybrid_batch.runs([1.0, 0.0, 0.5, 0.25], ot_weight=2.0)
+    assert plan == {
+        "mono": {"mode": "mono", "alpha": 1.0},
+        "cross": {"mode": "cross", "alpha": 0.0},
+        "hybrid": {"mode": "hybrid", "alpha": 0.5},
+        "hybrid a=0.25": {"mode": "hybrid", "alpha": 0.25},
+        "hybrid+ot": {"mode": "hybrid", "alpha": 0.5, "ot_weight": 2.0},
+    }
+    assert "hybrid+ot" not in hybrid_batch.runs([0.5], ot_weight=0.0)
+
+
+def _row(mono: float, cross: float, multi: float, distance: float) -> dict:
+    macro = {s: {"AP": v, "R@1": 0.0, "R@10": 0.0} for s, v in zip(hybrid_batch.SETTINGS, (mono, cross, multi),
+                                                                    strict=True)}
+    return {"eval": {"macro": macro, "rank_distance": {"macro": distance}}}
+
+
+def test_claims_say_plainly_whether_hybrid_held(tmp_path) -> None:
+    ckpt = Checkpoint(tmp_path / "c.json")
+    ckpt.put("mono", _row(0.30, 0.10, 0.05, 900.0))
+    ckpt.put("cross", _row(0.20, 0.20, 0.06, 700.0))
+    ckpt.put("hybrid", _row(0.29, 0.19, 0.07, 950.0))
+    lines = hybrid_batch.claims(ckpt)
+    assert lines[0].startswith("- mono: hybrid is 0.0100 MAP below the best (mono)")
+    assert lines[1].startswith("- cross: hybrid is 0.0100 MAP below the best (cross)")
+    assert lines[2].startswith("- multi: hybrid is best")
+    assert "not lower: the claim did not hold" in lines[3]
+
+
+def test_mixed_bitext_takes_equal_shares_round_robin(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    for lang in ("sw", "fr"):
+        (tmp_path / f"en-{lang}.tsv").write_text("".join(f"e{i}\t{lang}{i}\n" for i in range(5)))
+    path = clir_lowres.mixed_bitext(tmp_path, ("sw", "fr"), 4)
+    assert path.read_text().splitlines() == ["e0\tsw0", "e0\tfr0", "e1\tsw1", "e1\tfr1"]
+
+
+def test_significance_is_holm_adjusted_across_languages(tmp_path) -> None:
+    from optical.eval.significance import adjust_p_values, paired_t_test
+
+    ckpt = Checkpoint(tmp_path / "c.json")
+    base = {"sw": {f"q{i}": 0.1 * (i % 3) for i in range(12)}, "fr": {f"q{i}": 0.5 for i in range(12)}}
+    better = {"sw": {q: v + 0.2 + 0.01 * (int(q[1:]) % 2) for q, v in base["sw"].items()},
+              "fr": {q: v + (0.01 if int(q[1:]) % 2 else -0.01) for q, v in base["fr"].items()}}
+    ckpt.put("zero", {"per_query": base})
+    ckpt.put("new", {"per_query": better})
+    result = clir_lowres.significance(ckpt, "new", "zero")
+    raw = [paired_t_test(better[x], base[x]).p_value for x in ("sw", "fr")]
+    assert [result[x][1] for x in ("sw", "fr")] == pytest.approx(adjust_p_values(raw, "holm"))
+    assert result["sw"][0] == pytest.approx(0.205)
+    assert clir_lowres.significance(ckpt, "new", "missing") == {}
