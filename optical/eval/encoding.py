@@ -87,9 +87,9 @@ def encode_cached(
     path = cache_dir("encoded") / f"{key}.pt"
     if path.exists():
         stored = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-        log.info("encoded %s: %d %ss from cache %s", encoder.config.model, len(ids), kind, path.name[:12])
+        log.info("encoded %s: %d texts (%s) from cache %s", encoder.config.model, len(ids), kind, path.name[:12])
         return stored["vectors"]
-    log.info("encoding %d %ss with %s", len(texts), kind, encoder.config.model)
+    log.info("encoding %d texts (%s) with %s", len(texts), kind, encoder.config.model)
     vectors = encoder.encode(list(texts), kind=kind, batch_size=batch_size)
     _save_atomically({"vectors": vectors.contiguous(), "count": len(ids), "kind": kind}, path)
     return vectors
