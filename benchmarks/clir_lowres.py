@@ -243,6 +243,10 @@ def main() -> None:
     args.counts = (len(task.queries), len(task.document_ids))
     mixture = mixed_bitext(bitext_dir, LANGS, args.pairs)
     started = time.perf_counter()
+    from _machine import command
+
+    invocations = ckpt.rows.get("invocations", {}).get("commands", [])
+    ckpt.put("invocations", {"commands": [*invocations, f"{time.strftime('%H:%M UTC', time.gmtime())} {command()}"]})
 
     def want(key: str) -> bool:
         return key not in ckpt and (args.only is None or any(key.startswith(p) for p in args.only))
@@ -381,6 +385,11 @@ def write(ckpt: Checkpoint, args, started: float | None) -> str:
     if started is not None:
         wall += time.perf_counter() - started
     lines = [header("OPTICAL offline: CLIR from low- and high-resource query languages to English", wall)]
+    invocations = ckpt.rows.get("invocations", {}).get("commands", [])
+    if invocations:
+        lines.append("The rows were computed by these resumable invocations (same JSON checkpoint; the wall time "
+                     "counts only invocations that ran to the end):\n\n"
+                     + "\n".join(f"- `{c}`" for c in invocations) + "\n")
     lines.append(
         f"Collection: the WikiCLIR-style Bible collection, {args.split} split ({args.counts[0]} queries per language, "
         f"the same verses in each; {args.counts[1]:,} English documents; relevance from cross-references). "
