@@ -134,8 +134,8 @@ def main() -> None:
         row = {"eval": evaluate_model(name, str(out / "model"), source), "minutes": result.seconds / 60,
                "mono_batches": mono_share, "final_loss": float(np.mean([h["loss"] for h in result.history[-10:]])),
                "overrides": overrides, "out": str(out)}
-        if "ot" in result.history[-1]:
-            row["final_ot"] = float(np.mean([h["ot"] for h in result.history[-10:]]))
+        if any("ot" in h for h in result.history[-10:]):
+            row["final_ot"] = float(np.mean([h["ot"] for h in result.history[-10:] if "ot" in h]))
         ckpt.put(name, row)
         if not args.keep_checkpoints:
             (out / "checkpoint.pt").unlink(missing_ok=True)
