@@ -73,22 +73,25 @@ class Collection:
 
 
 def collect_queries(queries: Iterable[Query], *, source: PathLike = "<queries>") -> dict[str, Query]:
-    """``{qid: Query}``; a repeated id raises :class:`DataFormatError` (a dict would hide it)."""
-    collected: dict[str, Query] = {}
-    for query in queries:
-        if query.qid in collected:
-            raise DataFormatError(source, None, f"query id {query.qid} appears twice")
-        collected[query.qid] = query
-    return collected
+    """``{qid: Query}``; a repeated id or no query at all raises :class:`DataFormatError` naming ``source``."""
+    return _collect(queries, "qid", "query", source)
 
 
 def collect_documents(documents: Iterable[Document], *, source: PathLike = "<documents>") -> dict[str, Document]:
-    """``{docid: Document}``; a repeated id raises :class:`DataFormatError`."""
-    collected: dict[str, Document] = {}
-    for document in documents:
-        if document.docid in collected:
-            raise DataFormatError(source, None, f"document id {document.docid} appears twice")
-        collected[document.docid] = document
+    """``{docid: Document}``; a repeated id or no document at all raises :class:`DataFormatError`."""
+    return _collect(documents, "docid", "document", source)
+
+
+def _collect(records: Iterable, key: str, what: str, source: PathLike) -> dict:
+    collected: dict = {}
+    for record in records:
+        record_id = getattr(record, key)
+        if record_id in collected:
+            raise DataFormatError(source, None, f"{what} id {record_id} appears twice")
+        collected[record_id] = record
+    if not collected:
+        # An empty file would otherwise fail much later ("cannot index an empty document set").
+        raise DataFormatError(source, None, f"no {what} in the file (it is empty or every line was skipped)")
     return collected
 
 
@@ -104,8 +107,15 @@ def read_tsv_rows(
     return _read_rows(Path(path), names, on_error)
 
 
-def _read_rows(path: Path, names: tuple[str, ...], on_error: OnError) -> Iterator[tuple[int, list[str]]]:
-    bad = BadLines(path, on_error)
+def _read_rows(
+    path: Path, names: tuple[str, ...], on_error: OnError, bad: BadLines | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """The one TSV loop: blank lines ignored, a wrong column count reported to ``bad``.
+
+    A caller that reports its own problems passes its ``bad`` (and then warns itself).
+    """
+    own = bad is None
+    bad = BadLines(path, on_error) if bad is None else bad
     try:
         for number, line in iter_lines(path, bad):
             if not line.strip():
@@ -116,14 +126,44 @@ def _read_rows(path: Path, names: tuple[str, ...], on_error: OnError) -> Iterato
                 continue
             yield number, fields
     finally:
+        if own:
+            bad.warn_if_skipped()
+
+
+_ID_NAMES = {"qid": "query id", "query_id": "query id", "docid": "document id"}
+
+
+def unique_rows(
+    path: Path, names: tuple[str, ...], on_error: OnError, check
+) -> Iterator[tuple[int, list[str]]]:
+    """:func:`_read_rows` with the first column an id unique in the file and ``check(fields)`` a reason or ``""``.
+
+    A repeated id is malformed and names the line of its first appearance; ``on_error="skip"``
+    keeps the first and drops the repeats.
+    """
+    bad = BadLines(path, on_error)
+    first_line: dict[str, int] = {}
+    try:
+        for number, fields in _read_rows(path, names, on_error, bad):
+            record_id = fields[0]
+            reason = id_problem(record_id, names[0]) or check(fields)
+            if not reason and record_id in first_line:
+                what = _ID_NAMES.get(names[0], names[0])
+                reason = f"{what} {record_id} appears twice (first at line {first_line[record_id]})"
+            if reason:
+                bad.report(number, reason)
+                continue
+            first_line[record_id] = number
+            yield number, fields
+    finally:
         bad.warn_if_skipped()
 
 
 def read_queries_tsv(path: PathLike, lang: str, *, on_error: OnError = "raise") -> Iterator[Query]:
     """Stream queries from a TSV of ``qid<TAB>text`` lines (MS MARCO / mMARCO ``queries.*.tsv``).
 
-    Blank lines are ignored; a wrong column count, an empty id or text, an id with whitespace
-    or bad UTF-8 is malformed (see :mod:`optical.data.errors`).
+    Blank lines are ignored; a wrong column count, an empty id or text, an id with whitespace,
+    an id already read (the error names both lines) or bad UTF-8 is malformed (see :mod:`optical.data.errors`).
     """
     check_on_error(on_error)
     return _read_id_text(Path(path), lang, on_error, ("qid", "text"), lambda i, t, _: Query(i, t, lang))
@@ -142,24 +182,8 @@ def read_documents_tsv(
 
 
 def _read_id_text(path: Path, lang: str, on_error: OnError, names, make) -> Iterator:
-    bad = BadLines(path, on_error)
-    try:
-        for number, line in iter_lines(path, bad):
-            if not line.strip():
-                continue
-            fields, reason = split_tsv(line, names)
-            if fields is None:
-                bad.report(number, reason)
-                continue
-            record_id, text = fields[0], fields[-1]
-            title = fields[1] if len(fields) == 3 else ""
-            reason = id_problem(record_id, names[0]) or text_problem(text, "text")
-            if reason:
-                bad.report(number, reason)
-                continue
-            yield make(record_id, text, title)
-    finally:
-        bad.warn_if_skipped()
+    for _, fields in unique_rows(path, names, on_error, lambda fields: text_problem(fields[-1], "text")):
+        yield make(fields[0], fields[-1], fields[1] if len(fields) == 3 else "")
 
 
 def write_queries_tsv(path: PathLike, queries: Iterable[Query]) -> int:

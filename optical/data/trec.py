@@ -35,7 +35,7 @@ from optical.data._lines import (
     iter_lines,
     open_text_for_write,
 )
-from optical.data.errors import BadLines, OnError, check_on_error
+from optical.data.errors import BadLines, DataFormatError, OnError, check_on_error
 from optical.data.records import Qrel, RunEntry
 
 Qrels = dict[str, dict[str, int]]
@@ -98,11 +98,17 @@ def _read_qrels_records(path: Path, columns: Literal["auto", 3, 4], on_error: On
 
 
 def read_qrels(path: PathLike, *, columns: Literal["auto", 3, 4] = "auto", on_error: OnError = "raise") -> Qrels:
-    """Read a qrels file into ``{qid: {docid: relevance}}`` (a repeated pair keeps its highest grade)."""
-    qrels: Qrels = {}
-    for qrel in read_qrels_records(path, columns=columns, on_error=on_error):
-        judged = qrels.setdefault(qrel.qid, {})
-        judged[qrel.docid] = max(qrel.relevance, judged.get(qrel.docid, qrel.relevance))
+    """Read a qrels file into ``{qid: {docid: relevance}}`` (a repeated pair keeps its highest grade).
+
+    Raises
+    ------
+    DataFormatError
+        On a malformed line (see :func:`read_qrels_records`), and when the file holds no judgment
+        (empty, or every line skipped): every query would otherwise score zero in silence.
+    """
+    qrels = qrels_from_records(read_qrels_records(path, columns=columns, on_error=on_error))
+    if not qrels:
+        raise DataFormatError(path, None, "no judgment in the qrels file (it is empty or every line was skipped)")
     return qrels
 
 

@@ -30,23 +30,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from optical.data._lines import (
-    PathLike,
-    check_writable_id,
-    check_writable_text,
-    id_problem,
-    iter_lines,
-    open_text_for_write,
-    split_tsv,
-    text_problem,
+from optical.data._lines import PathLike, check_writable_id, check_writable_text, open_text_for_write, text_problem
+from optical.data.collection import (
+    Collection,
+    collect_documents,
+    collect_queries,
+    read_documents_tsv,
+    unique_rows,
 )
-from optical.data.collection import Collection, collect_documents, collect_queries, read_documents_tsv
-from optical.data.errors import BadLines, OnError, check_on_error
+from optical.data.errors import OnError, check_on_error
 from optical.data.languages import language_name
 from optical.data.records import Document, Query
 from optical.data.trec import read_qrels
 
 QueryField = Literal["title", "first_sent"]
+TOPIC_COLUMNS = ("query_id", "title", "first_sent")
 Direction = Literal["en2x", "x2en"]
 
 RELEVANCE_GRADES = {
@@ -119,25 +117,12 @@ def read_wikiclir_topics(path: PathLike, lang: str, *, on_error: OnError = "rais
 
 
 def _read_topics(path: Path, lang: str, on_error: OnError) -> Iterator[WikiClirTopic]:
-    bad = BadLines(path, on_error)
-    try:
-        for number, line in iter_lines(path, bad):
-            if not line.strip():
-                continue
-            fields, reason = split_tsv(line, ("query_id", "title", "first_sent"))
-            if fields is None:
-                bad.report(number, reason)
-                continue
-            qid, title, first_sent = fields
-            reason = id_problem(qid, "query id") or (
-                "empty title and first_sent" if not title.strip() and not first_sent.strip() else ""
-            )
-            if reason:
-                bad.report(number, reason)
-                continue
-            yield WikiClirTopic(qid, title, first_sent, lang)
-    finally:
-        bad.warn_if_skipped()
+    for _, (qid, title, first_sent) in unique_rows(path, TOPIC_COLUMNS, on_error, _topic_problem):
+        yield WikiClirTopic(qid, title, first_sent, lang)
+
+
+def _topic_problem(fields: list[str]) -> str:
+    return "empty title and first_sent" if not fields[1].strip() and not fields[2].strip() else ""
 
 
 def read_wikiclir_queries(
@@ -150,23 +135,9 @@ def read_wikiclir_queries(
 
 
 def _read_queries(path: Path, lang: str, query_field: QueryField, on_error: OnError) -> Iterator[Query]:
-    bad = BadLines(path, on_error)
-    try:
-        for number, line in iter_lines(path, bad):
-            if not line.strip():
-                continue
-            fields, reason = split_tsv(line, ("query_id", "title", "first_sent"))
-            if fields is None:
-                bad.report(number, reason)
-                continue
-            qid, text = fields[0], fields[1] if query_field == "title" else fields[2]
-            reason = id_problem(qid, "query id") or text_problem(text, query_field)
-            if reason:
-                bad.report(number, reason)
-                continue
-            yield Query(qid, text, lang)
-    finally:
-        bad.warn_if_skipped()
+    column = 1 if query_field == "title" else 2
+    for _, fields in unique_rows(path, TOPIC_COLUMNS, on_error, lambda f: text_problem(f[column], query_field)):
+        yield Query(fields[0], fields[column], lang)
 
 
 def read_wikiclir_documents(path: PathLike, lang: str, *, on_error: OnError = "raise") -> Iterator[Document]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
 
 from optical.data import (
     DataFormatError,
+    DataFormatWarning,
     Document,
     Query,
     Triple,
@@ -16,6 +18,7 @@ from optical.data import (
     load_wikiclir,
     load_xquadr,
     read_documents_tsv,
+    read_qrels,
     read_queries_tsv,
     wikiclir_paths,
     write_documents_tsv,
@@ -166,8 +169,45 @@ def test_duplicate_ids_are_errors(tmp_path):
     put(tmp_path / "english_collection.tsv", "0\ta\n0\tb\n")
     put(tmp_path / "english_queries.dev.tsv", "1\tq\n")
     put(tmp_path / "qrels.dev.tsv", "1\t0\t0\t1\n")
-    with pytest.raises(DataFormatError, match="document id 0 appears twice"):
+    with pytest.raises(DataFormatError, match="line 2: document id 0 appears twice"):
         load_mmarco(tmp_path, "en")
+
+
+@pytest.mark.parametrize(
+    ("emptied", "loader"),
+    [
+        ("english_collection.tsv", lambda root: load_mmarco(root, "en")),
+        ("english_queries.dev.tsv", lambda root: load_mmarco(root, "en")),
+        ("qrels.dev.tsv", lambda root: load_mmarco(root, "en")),
+        ("wiki-clir/german/en2de.rel", lambda root: load_wikiclir(root, "de")),
+        ("wiki-clir/german/wiki_de.documents", lambda root: load_wikiclir(root, "de")),
+    ],
+)
+def test_empty_inputs_are_errors_naming_the_file(wikiclir_de, emptied, loader):
+    for name, text in {"english_collection.tsv": "0\ta\n", "english_queries.dev.tsv": "1\tq\n",
+                       "qrels.dev.tsv": "1\t0\t0\t1\n"}.items():
+        put(wikiclir_de / name, text)
+    put(wikiclir_de / emptied, "\n")  # blank lines only: as empty as a file gets
+    with pytest.raises(DataFormatError, match=r"^" + re.escape(str(wikiclir_de / emptied)) + r": no "):
+        loader(wikiclir_de)
+
+
+def test_a_file_whose_every_line_is_skipped_is_empty_too(tmp_path):
+    path = put(tmp_path / "qrels.txt", "1 0 d x\n")
+    with pytest.warns(DataFormatWarning), pytest.raises(DataFormatError, match="no judgment"):
+        read_qrels(path, on_error="skip")
+
+
+def test_repeated_document_id_names_its_line_and_skip_keeps_the_first(tmp_path):
+    path = put(tmp_path / "english_collection.tsv", "0\ta\n1\tb\n\n0\tc\n")
+    with pytest.raises(DataFormatError, match=r"line 4: document id 0 appears twice \(first at line 1\)"):
+        list(read_documents_tsv(path, "en"))
+    with pytest.warns(DataFormatWarning, match=r"skipped 1 malformed line\(s\); first at line 4"):
+        documents = list(read_documents_tsv(path, "en", on_error="skip"))
+    assert documents == [Document("0", "a", "en"), Document("1", "b", "en")]
+    queries = put(tmp_path / "wiki_sw.queries", "q1\tA\ta\nq1\tB\tb\n")
+    with pytest.raises(DataFormatError, match=r"line 2: query id q1 appears twice"):
+        list(read_wikiclir_topics(queries, "sw"))
 
 
 def test_id_text_round_trip(tmp_path):
