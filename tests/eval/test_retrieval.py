@@ -100,3 +100,23 @@ def test_maxsim_rerank_equals_a_loop_over_tokens():
 def test_maxsim_rerank_names_missing_embeddings():
     with pytest.raises(ValueError, match="no token embeddings for 1 candidate"):
         maxsim_rerank({"q": torch.ones(1, 2)}, {}, {"q": [("d", 1.0)]})
+
+
+@pytest.mark.parametrize(("chunk_size", "query_chunk_size"), [(7, 3), (1000, 1000), (1, 1)])
+def test_dense_search_scores_do_not_depend_on_chunk_shapes(chunk_size, query_chunk_size):
+    queries, docs = _vectors(9, seed=10).float(), _vectors(120, seed=11).float()
+    scores, indices = dense_search(queries, docs, 20, chunk_size=chunk_size, query_chunk_size=query_chunk_size)
+    exact = (queries.double().numpy() @ docs.double().numpy().T).astype(np.float32)
+    assert np.array_equal(scores.numpy(), np.take_along_axis(exact, indices.numpy(), 1))
+    assert np.array_equal(indices.numpy(), _brute_force_topk(exact, np.eye(120, dtype=np.float32), 20))
+
+
+def test_dense_search_keeps_the_larger_docids_among_ties_at_the_cut():
+    query = torch.tensor([[1.0, 0.0]])
+    docs = torch.tensor([[0.5, 0.5]] * 30 + [[0.9, 0.0]] + [[0.1, 0.9]] * 5)
+    doc_ids = [f"d{i:02d}" for i in range(36)]
+    scores, indices = dense_search(query, docs, 4, chunk_size=8, doc_ids=doc_ids)
+    assert indices.tolist() == [[30, 29, 28, 27]]
+    assert scores.tolist() == [[pytest.approx(0.9), 0.5, 0.5, 0.5]]
+    _, by_row = dense_search(query, docs, 4, chunk_size=8)  # no ids: the first rows
+    assert by_row.tolist() == [[30, 0, 1, 2]]
