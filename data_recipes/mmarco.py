@@ -43,7 +43,7 @@ from data_recipes.splits import SPLIT_NAMES
 from optical.data import Document, Query, Triple, write_documents_tsv, write_qrels, write_queries_tsv, write_triples
 from optical.data.languages import language_name
 from optical.eval.bm25 import BM25Index
-from optical.hybrid.mining import MiningStats, mine_negatives
+from optical.eval.mining import MiningStats, mine_negatives
 
 LAYOUT = "mMARCO (Bonifacio et al. 2021): per-language collection and queries, shared MS MARCO qrels and triples"
 

@@ -10,6 +10,7 @@
 - :mod:`~optical.eval.collections`: mono / cross / multi tasks of WikiCLIR, XQuAD-R, mMARCO layouts.
 - :mod:`~optical.eval.significance`: paired t-test, Holm and Bonferroni.
 - :mod:`~optical.eval.bias`: rank distance, parallel cosine, bitext P@1.
+- :mod:`~optical.eval.mining`: hard negatives for training triplets from any run (BM25 or a model's).
 - :mod:`~optical.eval.evaluator` and :mod:`~optical.eval.report`: the pipeline, JSON and Markdown.
 """
 
@@ -19,6 +20,7 @@ from optical.eval.bias import bitext_retrieval_accuracy, language_bias, mean_par
 from optical.eval.bm25 import BM25Index, tokenize
 from optical.eval.measures import MEASURES, Measure, parse_measure, parse_measures
 from optical.eval.metrics import Evaluation, EvaluationWarning, check_run, evaluate, rank_run
+from optical.eval.mining import MiningStats, mine_negatives
 from optical.eval.retrieval import dense_search, exact_ranks, maxsim_rerank, topk_to_run
 from optical.eval.significance import adjust_p_values, bonferroni, compare_per_language, holm, paired_t_test
 
@@ -28,6 +30,7 @@ __all__ = [
     "Evaluation",
     "EvaluationWarning",
     "Measure",
+    "MiningStats",
     "adjust_p_values",
     "bitext_retrieval_accuracy",
     "bonferroni",
@@ -39,6 +42,7 @@ __all__ = [
     "holm",
     "language_bias",
     "maxsim_rerank",
+    "mine_negatives",
     "mean_parallel_cosine",
     "paired_t_test",
     "parse_measure",

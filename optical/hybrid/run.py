@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-from optical.data.collection import read_documents_tsv, read_queries_tsv
-from optical.data.mmarco import load_mmarco_triples, mmarco_collection_path, mmarco_queries_path
+from optical.data.mmarco import load_mmarco_training
 from optical.distill import Objective, ObjectiveOutput
 from optical.distill.ot import OTObjective
 from optical.models import Encoder, TokenBatch
@@ -50,36 +49,8 @@ class HybridConfig(TrainConfig):
 
 def load_mmarco_triplet_set(root: str | Path, langs: tuple[str, ...] = (), limit: int | None = None) -> TripletSet:
     """The mMARCO-layout training triples with every language's train queries and passages."""
-    from optical.data.languages import language_name
-
-    root = Path(root)
-    if not langs:
-        langs = tuple(sorted(code for code in _codes_present(root)))
-    if not langs:
-        raise ValueError(f"--collection {root}: no <language>_collection.tsv files")
-    queries, passages = {}, {}
-    for lang in langs:
-        try:
-            queries_path = mmarco_queries_path(root, lang, "train")
-            collection_path = mmarco_collection_path(root, lang)
-        except FileNotFoundError as error:
-            raise ValueError(f"--collection {root}: language {lang} ({language_name(lang)}): {error}") from None
-        queries[lang] = {q.qid: q.text for q in read_queries_tsv(queries_path, lang)}
-        passages[lang] = {d.docid: d.text for d in read_documents_tsv(collection_path, lang)}
-    triplets = []
-    for triple in load_mmarco_triples(root):
-        triplets.append((triple.qid, triple.pos_docid, triple.neg_docid))
-        if limit is not None and len(triplets) >= limit:
-            break
-    return TripletSet(root.name, triplets, queries, passages)
-
-
-def _codes_present(root: Path) -> list[str]:
-    from optical.data.languages import LANGUAGE_NAMES
-
-    names = {name: code for code, name in LANGUAGE_NAMES.items()}
-    return [names[p.name[: -len("_collection.tsv")]] for p in root.glob("*_collection.tsv")
-            if p.name[: -len("_collection.tsv")] in names]
+    texts = load_mmarco_training(root, langs, limit=limit)
+    return TripletSet(texts.name, texts.triplets, texts.queries, texts.passages)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from optical.data.trec import read_trec_run
-from optical.hybrid import mine_negatives
+from optical.eval import mine_negatives
 
 # d1 and d5 are relevant to q1, d2 is a weak cross-reference (excluded); q2 matched one passage only.
 RUN = """q1 Q0 d1 1 9.0 bm25
