@@ -1,8 +1,9 @@
 """Retrievers that turn a :class:`~optical.eval.collections.RetrievalTask` into a run.
 
 - :class:`DenseRetriever`: a query encoder and a document encoder (they may differ: a student
-  for queries, a teacher for documents), exact :func:`~optical.eval.retrieval.dense_search`
-  over cached document vectors, optionally re-ranked with MaxSim over token embeddings.
+  for queries, a teacher for documents), a :class:`~optical.eval.index.DenseIndex` (exact by
+  default: FAISS, or brute force without it) over cached document vectors, optionally
+  re-ranked with MaxSim over token embeddings.
 - :class:`BM25Retriever`: :class:`~optical.eval.bm25.BM25Index` over the task's documents.
 
 Both give runs and the exact full-ranking ranks of chosen documents (for the rank distance).
@@ -20,7 +21,8 @@ from optical.data.trec import Run
 from optical.eval.bm25 import BM25Index
 from optical.eval.collections import TextSet
 from optical.eval.encoding import encode_cached, encoder_fingerprint, token_embeddings
-from optical.eval.retrieval import dense_search, exact_ranks, maxsim_rerank, topk_to_run
+from optical.eval.index import DenseIndex, IndexConfig
+from optical.eval.retrieval import exact_ranks, maxsim_rerank, topk_to_run
 from optical.models import Encoder
 
 __all__ = ["BM25Retriever", "DenseRetriever", "Retriever", "load_encoder"]
@@ -70,7 +72,10 @@ class DenseRetriever(Retriever):
     cache
         Use the on-disk encoded-text cache (:mod:`optical.eval.encoding`).
     chunk_size
-        Documents per matrix product in :func:`~optical.eval.retrieval.dense_search`.
+        Documents per matrix product of brute-force search and of full-ranking ranks.
+    index
+        The dense index (:class:`~optical.eval.index.IndexConfig`; default exact), built once per
+        document set.
     rerank_depth
         If set, re-rank the top ``rerank_depth`` documents with MaxSim (the run then holds
         those documents only).
@@ -91,11 +96,14 @@ class DenseRetriever(Retriever):
         chunk_size: int = 16384,
         rerank_depth: int | None = None,
         doc_token_cache: dict[tuple[str, str], torch.Tensor] | None = None,
+        index: IndexConfig | None = None,
     ) -> None:
         self.name = name
         self.query_encoder, self.doc_encoder = query_encoder, doc_encoder
         self.device, self.batch_size, self.cache, self.chunk_size = device, batch_size, cache, chunk_size
         self.rerank_depth = rerank_depth
+        self.index = index or IndexConfig(chunk_size=chunk_size)
+        self._indexes: dict[tuple[TextSet, ...], DenseIndex] = {}
         self._fingerprints: dict[int, str] = {}
         self._memo: dict[tuple[int, str, TextSet], torch.Tensor] = {}
         # Document token states for MaxSim, by (docid, text): tasks sharing documents encode them once.
@@ -123,7 +131,10 @@ class DenseRetriever(Retriever):
         query_vectors = self.vectors(queries, "query").to(self.device)
         doc_ids = _concat_ids(documents)
         depth = max(k, self.rerank_depth or 0)
-        scores, indices = dense_search(query_vectors, self._doc_vectors(documents), depth, chunk_size=self.chunk_size)
+        key = tuple(documents)
+        if key not in self._indexes:
+            self._indexes[key] = DenseIndex(self._doc_vectors(documents), self.index, doc_ids=doc_ids)
+        scores, indices = self._indexes[key].search(query_vectors, depth)
         run = topk_to_run(list(queries.ids), doc_ids, scores.cpu(), indices.cpu())
         if self.rerank_depth is None:
             return {qid: ranking[:k] for qid, ranking in run.items()}

@@ -119,3 +119,22 @@ def test_index_config_rejects_bad_values():
         IndexConfig(nprobe=0)
     with pytest.raises(ValueError, match="document ids"):
         DenseIndex(_vectors(3), doc_ids=["a"])
+
+
+@needs_faiss
+def test_dense_retriever_runs_are_the_same_bytes_with_faiss_and_brute_force(tmp_path):
+    from optical.eval.collections import TextSet
+    from optical.eval.retrievers import DenseRetriever
+    from optical.models.tiny import tiny_encoder
+
+    words = ["cat", "dog", "paka", "mbwa", "bird", "ndege"]
+    encoder = tiny_encoder(words, dropout=0.0)
+    texts = [" ".join(words[(i * 7 + j) % 6] for j in range(1 + i % 4)) for i in range(60)]  # many duplicates
+    documents = TextSet("en", tuple(f"d{i:02d}" for i in range(60)), tuple(texts))
+    queries = TextSet("sw", ("q1", "q2", "q3"), ("paka", "mbwa ndege", "cat dog bird"))
+    outputs = []
+    for kind in ("exact", "brute"):
+        retriever = DenseRetriever(encoder, encoder, cache=False, index=IndexConfig(kind=kind, chunk_size=16))
+        outputs.append(tmp_path / f"{kind}.run")
+        write_trec_run(outputs[-1], retriever.search(queries, [documents], 12))
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
