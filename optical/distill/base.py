@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from optical.models import TokenBatch
+from optical.train import StepOutput
 
-
-@dataclass
-class ObjectiveOutput:
-    """A loss to minimise and the numbers the objective wants logged (plain floats)."""
-
-    loss: torch.Tensor
-    logs: dict[str, float] = field(default_factory=dict)
+# An objective's result is what the training loop takes from a step: a loss, the numbers to log,
+# and which of them to show.
+ObjectiveOutput = StepOutput
 
 
 class Objective(nn.Module):
@@ -35,3 +30,13 @@ class Objective(nn.Module):
 def pooled(batch: TokenBatch, pooling: str) -> torch.Tensor:
     """Unnormalised pooled vectors: the distillation targets keep their norms."""
     return batch.pooled(pooling, normalize=False)
+
+
+def paired_teacher(teacher: TokenBatch, student: TokenBatch) -> TokenBatch:
+    """The teacher rows that translate the student's rows.
+
+    A contrastive step may append extra English sentences (mined hard negatives) to the
+    teacher's batch; objectives that compare pairs use only the first ``len(student)`` rows.
+    """
+    rows = student.embeddings.shape[0]
+    return teacher if teacher.embeddings.shape[0] == rows else teacher.select(list(range(rows)))

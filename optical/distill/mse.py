@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .base import Objective, ObjectiveOutput, pooled
+from .base import Objective, ObjectiveOutput, paired_teacher, pooled
 
 
 class MSEObjective(Objective):
@@ -28,6 +28,6 @@ class MSEObjective(Objective):
         self.pooling = pooling
 
     def forward(self, teacher, student) -> ObjectiveOutput:
-        target = pooled(teacher, self.pooling).detach()
+        target = pooled(paired_teacher(teacher, student), self.pooling).detach()
         loss = F.mse_loss(pooled(student, self.pooling), target)
-        return ObjectiveOutput(loss, {"mse": float(loss.detach())})
+        return ObjectiveOutput(loss, {"mse": float(loss.detach())}, shown=("mse",))

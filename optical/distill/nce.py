@@ -13,7 +13,8 @@ class NCEObjective(Objective):
 
     With normalised pooled vectors :math:`s_k` (student) and :math:`t_k` (teacher),
     :math:`\mathcal L = -\frac1B \sum_k \log \frac{e^{s_k \cdot t_k / T}}{\sum_l e^{s_k \cdot t_l / T}}`:
-    the other pairs of the batch are the negatives. Unlike MSE it cannot be minimised by
+    the other pairs of the batch are the negatives (and any extra English sentences appended to
+    the teacher's batch: mined hard negatives). Unlike MSE it cannot be minimised by
     collapsing every sentence onto the mean teacher vector.
 
     Reference: A. van den Oord, Y. Li and O. Vinyals, "Representation Learning with Contrastive
@@ -44,4 +45,4 @@ class NCEObjective(Objective):
         labels = torch.arange(len(logits), device=logits.device)
         loss = F.cross_entropy(logits, labels)
         accuracy = float((logits.detach().argmax(1) == labels).float().mean())
-        return ObjectiveOutput(loss, {"nce": float(loss.detach()), "accuracy": accuracy})
+        return ObjectiveOutput(loss, {"nce": float(loss.detach()), "accuracy": accuracy}, shown=("nce",))

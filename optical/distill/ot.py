@@ -1,13 +1,64 @@
-"""OPTICAL: token-level distillation through entropic optimal transport (Huang, Yu & Allan 2023)."""
+"""OPTICAL: token-level distillation through entropic optimal transport (Huang, Yu & Allan 2023).
+
+:class:`TransportOptions` is the one set of transport options that every command shares
+(``optical distill``, ``optical align``, ``optical train-hybrid``); :meth:`OTObjective.from_options`
+is the one mapping from them to the objective.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import torch
 
 from optical.models import TokenBatch
-from optical.ot import TransportPlan, cosine_cost, sinkhorn
+from optical.ot import COSTS, GRAD_MODES, TransportPlan, sinkhorn
 
-from .base import Objective, ObjectiveOutput
+from .base import Objective, ObjectiveOutput, paired_teacher
+
+MARGINALS = ("uniform", "idf")
+
+
+@dataclass
+class TransportOptions:
+    """How token sets are compared by optimal transport; every field is also a ``--flag``."""
+
+    eps: float = field(default=0.05, metadata={"help": "entropic regularisation (cost units)", "group": "transport"})
+    ot_max_iter: int = field(default=200, metadata={"help": "Sinkhorn iterations at most", "group": "transport"})
+    ot_tol: float | None = field(default=1e-3, metadata={
+        "help": "marginal tolerance (none: fixed iterations)", "group": "transport"})
+    tau: float | None = field(default=None, metadata={
+        "help": "unbalanced strength: tokens without a counterpart may stay unmatched (none: balanced)",
+        "group": "transport"})
+    ot_grad: str = field(default="envelope", metadata={
+        "help": "gradient of <P, C>: envelope (plan held fixed), implicit or unrolled",
+        "choices": GRAD_MODES, "group": "transport"})
+    ot_cost: str = field(default="cosine", metadata={
+        "help": "token cost: cosine (1 - cos) or sqeuclidean", "choices": tuple(sorted(COSTS)), "group": "transport"})
+    centered: bool = field(default=False, metadata={
+        "help": "remove the batch's mean token state before the cost (anisotropy)", "group": "transport"})
+    idf: bool = field(default=False, metadata={
+        "help": "token weights (marginals) from IDF over the training bitext instead of uniform",
+        "group": "transport"})
+
+    def __post_init__(self) -> None:
+        check_transport_options(self)
+
+
+def check_transport_options(options: TransportOptions) -> None:
+    """Raise ``ValueError`` naming the flag of the first bad option."""
+    if not options.eps > 0:
+        raise ValueError(f"--eps must be > 0, got {options.eps}")
+    if options.ot_max_iter <= 0:
+        raise ValueError(f"--ot-max-iter must be > 0, got {options.ot_max_iter}")
+    if options.ot_tol is not None and not options.ot_tol > 0:
+        raise ValueError(f"--ot-tol must be > 0 or none, got {options.ot_tol}")
+    if options.tau is not None and not options.tau > 0:
+        raise ValueError(f"--tau must be > 0 or none, got {options.tau}")
+    if options.ot_grad not in GRAD_MODES:
+        raise ValueError(f"--ot-grad must be one of {', '.join(GRAD_MODES)}, got {options.ot_grad!r}")
+    if options.ot_cost not in COSTS:
+        raise ValueError(f"--ot-cost must be one of {', '.join(sorted(COSTS))}, got {options.ot_cost!r}")
 
 
 def center(batch: TokenBatch) -> torch.Tensor:
@@ -29,13 +80,40 @@ def token_weights(batch: TokenBatch, idf: torch.Tensor | None) -> torch.Tensor |
     return weights / weights.sum(1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
 
 
+def plan_sharpness(plan: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    r"""How peaked the transport plans ``plan`` [B, n, m] are, over the real rows of ``mask`` [B, n].
+
+    ``plan_entropy``: the mean entropy (nats) of each row of :math:`P` renormalised to sum to
+    one, divided by :math:`\log m` (the entropy of a uniform row over the item's ``m`` real
+    columns): 1 is a uniform (uninformative) alignment, 0 a one-to-one one. ``plan_argmax_mass``:
+    the mean share of each row's mass on its largest entry.
+    """
+    p = plan.detach().float()
+    rows = p.sum(2, keepdim=True)
+    q = p / rows.clamp_min(torch.finfo(p.dtype).tiny)
+    entropy = -(q * torch.log(q.clamp_min(1e-30))).sum(2)
+    columns = (p.sum(1) > 0).sum(1).clamp_min(2).to(p.dtype)
+    normalised = entropy / torch.log(columns).unsqueeze(1)
+    real = mask & (rows.squeeze(2) > 0)
+    count = real.sum().clamp_min(1)
+    return {
+        "plan_entropy": float((normalised * real).sum() / count),
+        "plan_argmax_mass": float((q.max(2).values * real).sum() / count),
+    }
+
+
 class OTObjective(Objective):
     r"""The OPTICAL loss :math:`\frac1B \sum_k \langle P_k, C_k\rangle_F`.
 
-    For each bitext pair, :math:`C_k` is the cosine cost between the teacher's English token
-    embeddings and the student's foreign token embeddings (special and padding tokens excluded),
-    and :math:`P_k` the entropic transport plan between them: a soft token alignment learned
-    from the data instead of fixed by position. Only the student side receives gradients.
+    For each bitext pair, :math:`C_k` is the cost (1 - cosine, or squared distance) between the
+    teacher's English token embeddings and the student's foreign token embeddings (special and
+    padding tokens excluded), and :math:`P_k` the entropic transport plan between them: a soft
+    token alignment learned from the data instead of fixed by position. Only the student side
+    receives gradients.
+
+    With the squared-distance cost and marginals equal to the pooling weights, the loss bounds
+    the pooled vectors' squared distance from above (Jensen):
+    :math:`\|\sum_i a_i x_i - \sum_j b_j y_j\|^2 = \|\sum_{ij} P_{ij}(x_i - y_j)\|^2 \le \langle P, C\rangle`.
 
     Parameters
     ----------
@@ -43,6 +121,8 @@ class OTObjective(Objective):
         Passed to :func:`optical.ot.sinkhorn`: regularisation, iteration budget, tolerance
         (``None``: fixed iterations), unbalanced strength, gradient mode (``envelope`` holds the
         plan fixed: the detached-plan variant; ``unrolled`` differentiates through it).
+    cost : str
+        ``"cosine"`` or ``"sqeuclidean"``.
     centered : bool
         Subtract each side's mean token state over the batch before the cost (anisotropy).
     teacher_idf, student_idf : Tensor [vocab], optional
@@ -60,6 +140,8 @@ class OTObjective(Objective):
     >>> out.loss.backward()
     """
 
+    name = "ot"
+
     def __init__(
         self,
         eps: float = 0.05,
@@ -68,24 +150,38 @@ class OTObjective(Objective):
         tol: float | None = 1e-3,
         tau: float | None = None,
         grad: str = "envelope",
+        cost: str = "cosine",
         centered: bool = False,
         teacher_idf: torch.Tensor | None = None,
         student_idf: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.eps, self.max_iter, self.tol, self.tau, self.grad = eps, max_iter, tol, tau, grad
-        self.centered = centered
+        self.cost, self.centered = cost, centered
         self.teacher_idf = teacher_idf
         self.student_idf = student_idf
+
+    @classmethod
+    def from_options(cls, options: TransportOptions, teacher_idf: torch.Tensor | None = None,
+                     student_idf: torch.Tensor | None = None) -> OTObjective:
+        """The objective that ``options`` describe (IDF tables only when ``options.idf``)."""
+        return cls(options.eps, max_iter=options.ot_max_iter, tol=options.ot_tol, tau=options.tau,
+                   grad=options.ot_grad, cost=options.ot_cost, centered=options.centered,
+                   teacher_idf=teacher_idf if options.idf else None, student_idf=student_idf if options.idf else None)
+
+    def states(self, teacher: TokenBatch, student: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token states the cost compares (teacher side detached, float32)."""
+        teacher_states = (center(teacher) if self.centered else teacher.embeddings).detach().float()
+        student_states = (center(student) if self.centered else student.embeddings).float()
+        return teacher_states, student_states
 
     def solve(self, teacher: TokenBatch, student: TokenBatch) -> tuple[torch.Tensor, TransportPlan]:
         """The cost [B, n, m] and the transport plans the loss is made of (teacher side detached).
 
         :meth:`forward` averages ``plan.cost``; ``optical align`` shows one plan.
         """
-        teacher_states = (center(teacher) if self.centered else teacher.embeddings).detach().float()
-        student_states = (center(student) if self.centered else student.embeddings).float()
-        cost = cosine_cost(teacher_states, student_states, teacher.token_mask, student.token_mask)
+        teacher_states, student_states = self.states(teacher, student)
+        cost = COSTS[self.cost](teacher_states, student_states, teacher.token_mask, student.token_mask)
         plan = sinkhorn(
             cost,
             token_weights(teacher, self.teacher_idf),
@@ -101,11 +197,13 @@ class OTObjective(Objective):
         return cost, plan
 
     def forward(self, teacher: TokenBatch, student: TokenBatch) -> ObjectiveOutput:
+        teacher = paired_teacher(teacher, student)
         _, result = self.solve(teacher, student)
         loss = result.cost.mean()
         logs = {
             "ot": float(loss.detach()),
             "ot_iterations": float(result.iterations),
             "ot_marginal_error": float(result.marginal_error.max()),
+            **plan_sharpness(result.plan, teacher.token_mask),
         }
-        return ObjectiveOutput(loss, logs)
+        return ObjectiveOutput(loss, logs, shown=("ot",))

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from optical.models import TokenBatch
 
-from .base import Objective, ObjectiveOutput
+from .base import Objective, ObjectiveOutput, paired_teacher
 
 ALIGNMENTS = ("position", "argmax")
 
@@ -41,6 +41,7 @@ class TokenMSEObjective(Objective):
         self.alignment = alignment
 
     def forward(self, teacher: TokenBatch, student: TokenBatch) -> ObjectiveOutput:
+        teacher = paired_teacher(teacher, student)
         targets = teacher.embeddings.detach()
         if self.alignment == "argmax":
             similarity = F.normalize(student.embeddings.detach(), dim=-1) @ F.normalize(targets, dim=-1).transpose(1, 2)
@@ -57,4 +58,4 @@ class TokenMSEObjective(Objective):
         matched = torch.gather(targets, 1, partner.unsqueeze(2).expand(-1, -1, targets.shape[2]))
         errors = ((student.embeddings - matched) ** 2).mean(2)
         loss = (errors * paired).sum() / paired.sum().clamp_min(1)
-        return ObjectiveOutput(loss, {"token_mse": float(loss.detach())})
+        return ObjectiveOutput(loss, {"token_mse": float(loss.detach())}, shown=("token_mse",))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .contract import Distributed, Sampler, SamplerSpec, StepFn, StepOutput
 from .loop import CHECKPOINT, TrainConfig, TrainResult, config_fingerprint, learning_rate_factor, train
-from .sampler import EpochSampler
+from .sampler import EpochSampler, LengthBucketSampler
 
-__all__ = ["CHECKPOINT", "EpochSampler", "TrainConfig", "TrainResult", "config_fingerprint",
-           "learning_rate_factor", "train"]
+__all__ = ["CHECKPOINT", "Distributed", "EpochSampler", "LengthBucketSampler", "Sampler", "SamplerSpec", "StepFn",
+           "StepOutput", "TrainConfig", "TrainResult", "config_fingerprint", "learning_rate_factor", "train"]

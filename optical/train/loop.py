@@ -2,9 +2,9 @@
 bf16 on CUDA, checkpoints written atomically, exact resume, and DistributedDataParallel under
 ``torchrun``.
 
-The loop knows a *step function* only: ``step_fn(indices) -> ObjectiveOutput`` computes the
-loss of one micro-batch given the example indices this rank drew. Distillation and hybrid batch
-training supply their own.
+The loop knows a *step function* and a *sampler* only (:mod:`optical.train.contract`):
+``step_fn(module, batch) -> StepOutput`` computes the loss of one micro-batch given the batch this
+rank drew. Distillation and hybrid batch training supply their own.
 """
 
 from __future__ import annotations
@@ -26,11 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from .contract import COUNTS, Distributed, Sampler, SamplerSpec, StepFn, StepOutput
 from .sampler import EpochSampler
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
+TRAIN_LOG = "train.jsonl"
+EVAL_LOG = "eval.jsonl"
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -56,6 +60,10 @@ class TrainConfig:
     freeze_embeddings: bool = field(default=False, metadata={
         "help": "keep every embedding table (tokens, positions) fixed: a smaller optimizer state and, on CPU, "
                 "about 1.5x faster steps for large-vocabulary multilingual models"})
+    precision: str = field(default="fp32", metadata={
+        "help": "fp32, bf16 (autocast; CUDA or a CPU with native bfloat16) or auto (bf16 where native)",
+        "choices": PRECISIONS})
+    fused_adamw: bool = field(default=True, metadata={"help": "the fused AdamW kernel (faster; same update)"})
 
     def __post_init__(self) -> None:
         if self.schedule not in ("linear", "cosine", "constant"):
@@ -65,26 +73,18 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
-# Fields that may change between a checkpoint and its resume without changing the run.
-RESUMABLE_FIELDS = {"steps", "resume", "quiet", "log_every", "eval_every", "checkpoint_every", "device", "out"}
+# Fields that may change between a checkpoint and its resume without changing the run. ``steps``
+# is not among them: the learning-rate schedule is a function of it.
+RESUMABLE_FIELDS = {"resume", "quiet", "log_every", "eval_every", "checkpoint_every", "device", "out"}
 
 
 def config_fingerprint(config) -> str:
     values = {k: v for k, v in asdict(config).items() if k not in RESUMABLE_FIELDS}
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
 
 
 def setup_distributed(device: torch.device) -> Distributed:
@@ -135,9 +135,10 @@ def _set_rng_state(state: dict) -> None:
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     """Write to a temporary file beside ``path`` and rename: a crash never leaves half a checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    from optical.cache import atomic_write
+
+    with atomic_write(path, "wb") as handle:
+        torch.save(payload, handle)
 
 
 @dataclass
@@ -150,14 +151,14 @@ class TrainResult:
 
 def train(
     model: nn.Module,
-    step_fn: Callable[[nn.Module, list[int]], object],
+    step_fn: StepFn,
     dataset_size: int,
-    config,
+    config: TrainConfig,
     *,
     evaluate: Callable[[], dict[str, float]] | None = None,
     save_model: Callable[[Path], None] | None = None,
     extra_state: dict | None = None,
-    sampler=None,
+    sampler: SamplerSpec | None = None,
 ) -> TrainResult:
     """Train ``model`` with ``step_fn`` over ``dataset_size`` examples.
 
@@ -167,19 +168,23 @@ def train(
         The trainable module (the student). Under ``torchrun`` it is wrapped in DDP; ``step_fn``
         receives the wrapper, whose ``forward`` is the model's.
     step_fn
-        ``step_fn(module, batch) -> ObjectiveOutput`` for one micro-batch of this rank; ``batch``
-        is what ``sampler.next_batch()`` returns (example indices by default).
-    sampler
-        Anything with ``next_batch()``, ``state_dict()`` and ``load_state_dict()``; by default an
-        :class:`EpochSampler` over ``dataset_size`` examples, sharded across ranks. A custom
-        sampler must give each rank its own batches.
+        ``step_fn(module, batch) -> StepOutput`` for one micro-batch of this rank; ``batch`` is
+        what ``sampler.next_batch()`` returns (example indices by default).
     config
         A :class:`TrainConfig` (or a subclass: every field enters the checkpoint fingerprint).
+    sampler
+        A :class:`~optical.train.contract.Sampler`, or a function of this process's
+        :class:`~optical.train.contract.Distributed` that builds one (each rank must draw its own
+        batches); by default an :class:`EpochSampler` over ``dataset_size`` examples, sharded
+        across ranks.
     evaluate
         Called on rank 0 at the start, every ``eval_every`` steps and at the end; its numbers
-        are logged.
+        are logged to ``eval.jsonl``.
     save_model
         Called with ``out/"model"`` at the end on rank 0 (e.g. ``Encoder.save``).
+    extra_state
+        A dict saved in every checkpoint and updated in place on resume (a dict value is
+        refilled in place too, so references the method holds stay valid).
     """
     device = resolve_device(config.device)
     dist_info = setup_distributed(device)
@@ -189,9 +194,7 @@ def train(
     out = Path(config.out)
     if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
+    _seed_everything(config.seed)
     model.to(device)
     model.train()
     if config.freeze_embeddings:
@@ -199,40 +202,23 @@ def train(
             if isinstance(module, nn.Embedding):
                 module.weight.requires_grad_(False)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = _adamw(parameters, config, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: learning_rate_factor(s, config))
     if sampler is None:
         sampler = EpochSampler(dataset_size, config.batch_size, seed=config.seed, rank=dist_info.rank,
                                world_size=dist_info.world_size)
-    fingerprint = config_fingerprint(config)
-    start_step = 0
-    history: list[dict] = []
-    evaluations: list[dict] = []
-    checkpoint_path = out / CHECKPOINT
-    if config.resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] != fingerprint:
-            raise ValueError(
-                f"{checkpoint_path} was written by a different configuration "
-                f"(fingerprint {state['fingerprint']}, this run {fingerprint}); use another --out or --no-resume"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        _set_rng_state(state["rng"][dist_info.rank] if isinstance(state["rng"], list) else state["rng"])
-        start_step, history, evaluations = state["step"], state["history"], state["evaluations"]
-        if extra_state is not None:
-            extra_state.update(state.get("extra", {}))
-        if dist_info.main:
-            log.info("resumed from %s at step %d", checkpoint_path, start_step)
+    elif not isinstance(sampler, Sampler):
+        sampler = sampler(dist_info)
+    run = _Run(config, out, dist_info, model, optimizer, scheduler, sampler, extra_state)
+    run.resume_or_start()
 
     wrapped: nn.Module = model
     if dist_info.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+    precision = resolve_precision(config.precision, device)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
                 else contextlib.nullcontext())
 
     def run_evaluation(step: int) -> None:
@@ -241,74 +227,205 @@ def train(
         model.eval()
         numbers = {"step": step, **evaluate()}
         model.train()
-        evaluations.append(numbers)
-        _append_jsonl(out / "eval.jsonl", numbers)
+        run.evaluations.append(numbers)
+        _append_jsonl(out / EVAL_LOG, numbers)
         _echo(f"eval @ step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in numbers.items() if k != "step"),
               config.quiet)
 
-    def checkpoint(step: int) -> None:
-        rng = _rng_state()
-        if dist_info.world_size > 1:
-            import torch.distributed as dist
-
-            gathered: list = [None] * dist_info.world_size
-            dist.all_gather_object(gathered, rng)
-            rng = gathered
-        if dist_info.main:
-            save_checkpoint(checkpoint_path, {
-                "fingerprint": fingerprint, "config": asdict(config), "step": step,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(), "rng": rng,
-                "history": history, "evaluations": evaluations, "extra": extra_state or {},
-            })
-
-    if start_step == 0:
+    if run.start_step == 0:
         run_evaluation(0)
-    progress = _progress(config.steps, start_step, disabled=config.quiet or not dist_info.main)
+    progress = _Progress(config.steps, run.start_step, config.log_every,
+                         disabled=config.quiet or not dist_info.main)
     started = time.perf_counter()
     tokens_seen = 0
-    for step in range(start_step, config.steps):
-        optimizer.zero_grad(set_to_none=True)
-        logs: dict[str, float] = {}
-        for micro in range(config.grad_accum):
-            batch = sampler.next_batch()
-            sync = micro == config.grad_accum - 1 or dist_info.world_size == 1
-            with (contextlib.nullcontext() if sync else wrapped.no_sync()), autocast:
-                output = step_fn(wrapped, batch)
-            (output.loss / config.grad_accum).backward()
-            for key, value in output.logs.items():
-                logs[key] = logs.get(key, 0.0) + value / config.grad_accum
-            tokens_seen += int(output.logs.get("tokens", 0)) * dist_info.world_size
-        if dist_info.world_size > 1:
-            logs = _mean_over_ranks(logs, device)
-        if config.clip_norm is not None:
-            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(parameters, config.clip_norm))
-        optimizer.step()
-        scheduler.step()
-        elapsed = time.perf_counter() - started
-        logs.update(step=step + 1, lr=scheduler.get_last_lr()[0], seconds=elapsed)
-        if tokens_seen:
-            logs["tokens_per_s"] = tokens_seen / elapsed
-        history.append(logs)
+    step = run.start_step
+    try:
+        for step in range(run.start_step, config.steps):
+            logs, shown = _optimizer_step(wrapped, step_fn, sampler, optimizer, scheduler, parameters, config,
+                                          dist_info, autocast, device)
+            tokens_seen += int(logs.get("tokens", 0))
+            elapsed = time.perf_counter() - started
+            logs.update(step=step + 1, lr=scheduler.get_last_lr()[0], seconds=elapsed)
+            if tokens_seen:
+                logs["tokens_per_s"] = tokens_seen / elapsed
+            run.history.append(logs)
+            if dist_info.main:
+                _append_jsonl(out / TRAIN_LOG, logs)
+            progress.update(logs, shown)
+            done = step + 1
+            if config.eval_every and done % config.eval_every == 0 and done < config.steps:
+                run_evaluation(done)
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                run.checkpoint(done)
+    except KeyboardInterrupt:
+        progress.close()
         if dist_info.main:
-            _append_jsonl(out / "train.jsonl", logs)
-        progress.update(logs)
-        done = step + 1
-        if config.eval_every and done % config.eval_every == 0 and done < config.steps:
-            run_evaluation(done)
-        if done % config.checkpoint_every == 0 or done == config.steps:
-            checkpoint(done)
+            last = f"step {run.saved_step} ({run.checkpoint_path})" if run.saved_step else "none yet"
+            print(f"interrupted during step {step + 1} of {config.steps}; last checkpoint: {last}; "
+                  "rerun the same command to resume", file=sys.stderr, flush=True)
+        raise
     progress.close()
-    if start_step < config.steps or not evaluations or evaluations[-1]["step"] != config.steps:
+    if run.start_step < config.steps or not run.evaluations or run.evaluations[-1]["step"] != config.steps:
         run_evaluation(config.steps)
-        checkpoint(config.steps)
+        run.checkpoint(config.steps)
     if save_model is not None and dist_info.main:
         save_model(out / "model")
-    return TrainResult(config.steps, time.perf_counter() - started, history, evaluations)
+    return TrainResult(config.steps, time.perf_counter() - started, run.history, run.evaluations)
 
 
-def _mean_over_ranks(logs: dict[str, float], device: torch.device) -> dict[str, float]:
-    """Average the logged numbers over ranks, so the log shows the global batch (token counts sum)."""
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _adamw(parameters: list[nn.Parameter], config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    # The fused kernel (one pass over all parameters) is several times faster than the per-tensor
+    # loop on CPU; it needs floating-point parameters on one device type.
+    fused = config.fused_adamw and device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in parameters)
+    return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16`` for ``device``: ``auto`` is bf16 on CUDA and on CPUs with native bf16."""
+    if name != "auto":
+        if name == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+            raise ValueError("--precision bf16: this CPU has no native bfloat16 (avx512_bf16 or AMX); use fp32")
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively here (avx512_bf16 or AMX); emulated bf16 is slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _optimizer_step(wrapped, step_fn, sampler, optimizer, scheduler, parameters, config, dist_info, autocast,
+                    device) -> tuple[dict[str, float], tuple[str, ...]]:
+    """Accumulate ``grad_accum`` micro-batches, clip, step; return the averaged logs and shown keys."""
+    optimizer.zero_grad(set_to_none=True)
+    logs: dict[str, float] = {}
+    shown: tuple[str, ...] = ()
+    for micro in range(config.grad_accum):
+        batch = sampler.next_batch()
+        sync = micro == config.grad_accum - 1 or dist_info.world_size == 1
+        with (contextlib.nullcontext() if sync else wrapped.no_sync()), autocast:
+            output: StepOutput = step_fn(wrapped, batch)
+        (output.loss / config.grad_accum).backward()
+        shown = shown or output.shown
+        for key, value in output.logs.items():
+            # counts add up over micro-batches; everything else is a mean
+            share = 1.0 if key in COUNTS else 1.0 / config.grad_accum
+            logs[key] = logs.get(key, 0.0) + value * share
+    if dist_info.world_size > 1:
+        logs = _reduce_over_ranks(logs, device)
+    if config.clip_norm is not None:
+        logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(parameters, config.clip_norm))
+    optimizer.step()
+    scheduler.step()
+    return logs, shown
+
+
+class _Run:
+    """The state that a checkpoint holds, with the resume and save logic around it."""
+
+    def __init__(self, config, out: Path, dist_info: Distributed, model, optimizer, scheduler, sampler,
+                 extra_state: dict | None) -> None:
+        self.config, self.out, self.dist_info = config, out, dist_info
+        self.model, self.optimizer, self.scheduler, self.sampler = model, optimizer, scheduler, sampler
+        self.extra_state = extra_state
+        self.fingerprint = config_fingerprint(config)
+        self.checkpoint_path = out / CHECKPOINT
+        self.start_step = 0
+        self.saved_step = 0
+        self.history: list[dict] = []
+        self.evaluations: list[dict] = []
+
+    def resume_or_start(self) -> None:
+        """Load the checkpoint if asked and present; make the logs agree with where training starts."""
+        if self.config.resume and self.checkpoint_path.exists():
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+            self._check_same_run(state)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.sampler.load_state_dict(state["sampler"])
+            rng = state["rng"]
+            _set_rng_state(rng[self.dist_info.rank] if isinstance(rng, list) else rng)
+            self.start_step = self.saved_step = state["step"]
+            self.history, self.evaluations = state["history"], state["evaluations"]
+            if self.extra_state is not None:
+                for key, value in state.get("extra", {}).items():
+                    held = self.extra_state.get(key)
+                    if isinstance(held, dict) and isinstance(value, dict):
+                        held.clear()  # in place: the method may hold a reference to this dict
+                        held.update(value)
+                    else:
+                        self.extra_state[key] = value
+            if self.dist_info.main:
+                log.info("resumed from %s at step %d", self.checkpoint_path, self.start_step)
+        if self.dist_info.main:
+            # Lines past the checkpoint belong to steps that will run again: drop them.
+            _truncate_jsonl(self.out / TRAIN_LOG, self.start_step)
+            _truncate_jsonl(self.out / EVAL_LOG, self.start_step, keep_equal=bool(self.start_step))
+
+    def _check_same_run(self, state: dict) -> None:
+        if state["fingerprint"] == self.fingerprint:
+            return
+        saved = state.get("config", {})
+        current = asdict(self.config)
+        changed = [f"{_flag(k)} {saved[k]!r} -> {current[k]!r}" for k in sorted(current)
+                   if k in saved and k not in RESUMABLE_FIELDS and saved[k] != current[k]]
+        what = "; ".join(changed) if changed else f"fingerprint {state['fingerprint']} -> {self.fingerprint}"
+        raise ValueError(
+            f"{self.checkpoint_path} was written by a different configuration ({what}); resuming would mix two "
+            "runs: use another --out, or --no-resume to start over"
+        )
+
+    def checkpoint(self, step: int) -> None:
+        rng = _rng_state()
+        if self.dist_info.world_size > 1:
+            import torch.distributed as dist
+
+            gathered: list = [None] * self.dist_info.world_size
+            dist.all_gather_object(gathered, rng)
+            rng = gathered
+        if self.dist_info.main:
+            save_checkpoint(self.checkpoint_path, {
+                "fingerprint": self.fingerprint, "config": asdict(self.config), "step": step,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(), "rng": rng,
+                "history": self.history, "evaluations": self.evaluations, "extra": self.extra_state or {},
+            })
+        self.saved_step = step
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _truncate_jsonl(path: Path, step: int, keep_equal: bool = True) -> None:
+    """Keep the records of ``path`` up to ``step`` (all of them gone when ``step`` is 0)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record_step = json.loads(line).get("step", 0)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+        if record_step < step or (keep_equal and record_step == step and step > 0):
+            kept.append(line)
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _reduce_over_ranks(logs: dict[str, float], device: torch.device) -> dict[str, float]:
+    """The logged numbers over all ranks, so the log shows the global batch: counts sum, the rest average."""
     import torch.distributed as dist
 
     keys = sorted(logs)
@@ -316,7 +433,7 @@ def _mean_over_ranks(logs: dict[str, float], device: torch.device) -> dict[str, 
     dist.all_reduce(values)
     world = dist.get_world_size()
     summed = dict(zip(keys, values.tolist(), strict=True))
-    return {k: v if k in ("tokens", "truncated") else v / world for k, v in summed.items()}
+    return {k: v if k in COUNTS else v / world for k, v in summed.items()}
 
 
 def _append_jsonl(path: Path, record: dict) -> None:
@@ -329,26 +446,39 @@ def _echo(message: str, quiet: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-class _progress:  # noqa: N801 - used like a function
-    """A tqdm bar with loss, examples/s and ETA; silent when disabled or not a terminal."""
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
-    def __init__(self, total: int, start: int, disabled: bool) -> None:
+
+class _Progress:
+    """A tqdm bar on a terminal; elsewhere (a log file, CI) a plain line every ``log_every`` steps.
+
+    Both show step/total, the shown loss terms, the rate and the time left.
+    """
+
+    def __init__(self, total: int, start: int, log_every: int, disabled: bool) -> None:
         from tqdm.auto import tqdm
 
+        self.total, self.start, self.log_every, self.disabled = total, start, log_every, disabled
         self.bar = tqdm(total=total, initial=start, disable=disabled or not sys.stderr.isatty(), unit="step")
-        self.disabled = disabled
-        self.last_print = 0.0
+        self.started = time.perf_counter()
 
-    def update(self, logs: dict) -> None:
-        keys = ("loss", "ot", "mse", "nce", "token_mse", "lr", "tokens_per_s")
-        shown = {k: f"{v:.4g}" for k, v in logs.items() if k in keys}
-        self.bar.set_postfix(shown, refresh=False)
+    def update(self, logs: dict, shown: tuple[str, ...]) -> None:
+        keys = tuple(shown) or ("loss",)
+        numbers = {k: f"{logs[k]:.4g}" for k in (*keys, "lr") if k in logs}
+        if "tokens_per_s" in logs:
+            numbers["tok/s"] = f"{logs['tokens_per_s']:.0f}"
+        self.bar.set_postfix(numbers, refresh=False)
         self.bar.update(1)
-        if self.bar.disable and not self.disabled and time.monotonic() - self.last_print > 30:
-            # No terminal (a log file, CI): a plain line every 30 s instead of a bar.
-            self.last_print = time.monotonic()
-            print(f"step {logs['step']}: " + " ".join(f"{k}={v}" for k, v in shown.items()), file=sys.stderr,
-                  flush=True)
+        step = int(logs["step"])
+        if self.bar.disable and not self.disabled and (step % self.log_every == 0 or step == self.total):
+            per_step = (time.perf_counter() - self.started) / max(1, step - self.start)
+            eta = _duration(per_step * (self.total - step))
+            print(f"step {step}/{self.total} " + " ".join(f"{k}={v}" for k, v in numbers.items())
+                  + f" {per_step:.2f} s/step ETA {eta}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.bar.close()
