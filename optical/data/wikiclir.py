@@ -25,6 +25,7 @@ default, as in ``ir_datasets``) or ``"first_sent"``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +104,33 @@ def wikiclir_paths(root: PathLike, lang: str, direction: Direction = "en2x") -> 
     """
     base = wikiclir_root(root)
     _check_direction(direction)
-    here = base / language_name(lang)
+    here = base / _language_folder(base, lang, direction)
     english = base / "english"
     if direction == "en2x":
         return WikiClirPaths(english / "wiki_en.queries", here / f"wiki_{lang}.documents", here / f"en2{lang}.rel")
     return WikiClirPaths(here / f"wiki_{lang}.queries", english / "wiki_en.documents", here / f"{lang}2en.rel")
+
+
+def _language_folder(base: Path, lang: str, direction: Direction) -> str:
+    """The folder of ``lang``: the one holding its relevance file, else the table's name for it."""
+    found = wikiclir_languages(base, direction)
+    if lang in found:
+        return found[lang]
+    return language_name(lang)
+
+
+def wikiclir_languages(root: PathLike, direction: Direction = "en2x") -> dict[str, str]:
+    """``{code: folder name}`` of every language folder holding its relevance file (``en2<code>.rel``
+    or ``<code>2en.rel``), whatever the folder is called (``swahili``, ``somali``)."""
+    base = wikiclir_root(root)
+    _check_direction(direction)
+    pattern = re.compile(r"en2(.+)\.rel" if direction == "en2x" else r"(.+)2en\.rel")
+    found: dict[str, str] = {}
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and p.name != "english") if base.is_dir() else []:
+        for path in sorted(folder.glob("*.rel")):
+            if (match := pattern.fullmatch(path.name)) and match[1] != "en":
+                found.setdefault(match[1], folder.name)
+    return found
 
 
 def read_wikiclir_topics(path: PathLike, lang: str, *, on_error: OnError = "raise") -> Iterator[WikiClirTopic]:

@@ -48,6 +48,11 @@ def xquadr_languages(root: PathLike) -> tuple[str, ...]:
     return tuple(sorted(queries & candidates))
 
 
+def xquadr_query_languages(root: PathLike) -> tuple[str, ...]:
+    """The language codes with a queries file (a language may bring queries only), sorted."""
+    return tuple(sorted(p.stem for p in (Path(root) / "queries").glob("*.tsv")))
+
+
 def pooled_docid(cid: str, lang: str) -> str:
     """The document id of candidate ``cid`` in ``lang`` within a pooled multilingual collection."""
     return f"{cid}@{lang}"

@@ -20,10 +20,10 @@ import numpy as np
 
 from optical.data.trec import write_trec_run
 from optical.eval.bias import bitext_retrieval_accuracy, language_bias, mean_parallel_cosine, rank_distance
-from optical.eval.collections import ParallelSource, RetrievalTask, TextSet, WikiClirSource, read_query_file
+from optical.eval.collections import RetrievalTask, Source, TextSet, read_query_file
 from optical.eval.measures import Measure, parse_measures
 from optical.eval.metrics import Evaluation, EvaluationWarning, evaluate
-from optical.eval.retrievers import DenseRetriever, Retriever
+from optical.eval.retrievers import Retriever
 from optical.eval.significance import PairedTest, compare_per_language
 
 __all__ = ["EvaluationReport", "System", "TaskResult", "run_evaluation"]
@@ -37,12 +37,20 @@ class System:
 
     ``query_source``: ``"native"`` (each task's own queries), a language code (the same queries,
     by id, written in that language: e.g. ``"en"`` for the English version of every query), or a
-    ``qid<TAB>text`` file.
+    ``qid<TAB>text`` file.  ``query_lang``: the language of those queries, used in the labels of
+    the system's rows and run files (``None``: the task's own query language, as for ``native``).
     """
 
     name: str
     retriever: Retriever
     query_source: str = "native"
+    query_lang: str | None = None
+
+    def label(self, task: RetrievalTask) -> tuple[str, str]:
+        """The query language and the ``x→y`` label of this system's row of ``task``."""
+        if self.query_lang is None:
+            return task.query_lang, task.label
+        return self.query_lang, f"{self.query_lang}→{task.label.split('→', 1)[1]}"
 
 
 @dataclass
@@ -56,6 +64,11 @@ class TaskResult:
     label: str
     evaluation: Evaluation
     run_file: str | None = None
+    task: str = ""
+
+    def __post_init__(self) -> None:
+        # ``task`` pairs the rows of different systems (their labels differ when their queries do).
+        self.task = self.task or self.label
 
 
 @dataclass
@@ -79,17 +92,22 @@ class EvaluationReport:
     def rows(self, system: str, setting: str) -> list[TaskResult]:
         return [r for r in self.results if r.system == system and r.setting == setting]
 
+    def row_label(self, setting: str, task: str) -> str:
+        """The label of a table row: the systems' common label, else the task's own."""
+        labels = {r.label for r in self.results if r.setting == setting and r.task == task}
+        return labels.pop() if len(labels) == 1 else task
+
     def macro(self, system: str, setting: str) -> dict[str, float]:
         """Macro average over the setting's rows (languages or language pairs) of each measure's mean."""
         rows = self.rows(system, setting)
         return {str(m): float(np.mean([r.evaluation.aggregates[str(m)] for r in rows])) for m in self.measures}
 
 
-def _queries_for(system: System, task: RetrievalTask, source: WikiClirSource | ParallelSource) -> TextSet:
+def _queries_for(system: System, task: RetrievalTask, source: Source) -> TextSet:
     if system.query_source == "native":
         return task.queries
     if Path(system.query_source).is_file():
-        texts = read_query_file(system.query_source)
+        texts = read_query_file(system.query_source, system.query_lang or "file")
     else:
         texts = source.queries_in(system.query_source)
     try:
@@ -99,7 +117,7 @@ def _queries_for(system: System, task: RetrievalTask, source: WikiClirSource | P
 
 
 def run_evaluation(
-    source: WikiClirSource | ParallelSource,
+    source: Source,
     systems: Sequence[System],
     measures: Sequence[str | Measure],
     *,
@@ -114,7 +132,7 @@ def run_evaluation(
     Parameters
     ----------
     source
-        A :class:`WikiClirSource` or :class:`ParallelSource`.
+        Any :class:`~optical.eval.collections.Source` (:func:`~optical.eval.collections.open_source`).
     systems
         Named systems; the first is the baseline of the significance tests.
     measures
@@ -128,8 +146,8 @@ def run_evaluation(
     correction
         ``"holm"``, ``"bonferroni"`` or ``"none"``, across the rows of a setting.
     bias
-        On a :class:`ParallelSource` with the ``multi`` setting: rank distance per query
-        language; and alignment of every language with English (or the first language).
+        On a parallel source (``source.parallel``) with the ``multi`` setting: rank distance per
+        query language; and alignment of every language with English (or the first language).
     """
     parsed = parse_measures(list(measures))
     names = [s.name for s in systems]
@@ -151,31 +169,32 @@ def run_evaluation(
             )
     started = time.perf_counter()
     results: list[TaskResult] = []
-    report = EvaluationReport(str(getattr(source, "root", "")), parsed, tuple(names), results)
+    report = EvaluationReport(source.name, parsed, tuple(names), results)
     for system in systems:
         for task in tasks:
             queries = _queries_for(system, task, source)
             log.info("%s: %s %s (%d queries, %d documents)", system.name, task.setting, task.label,
                      len(queries), len(task.document_ids))
             run = system.retriever.search(queries, task.documents, depth)
+            query_lang, label = system.label(task)
             run_file = None
             if out is not None:
                 target = "all" if task.setting == "multi" else "+".join(task.doc_langs)
-                path = Path(out) / "runs" / system.name / task.setting / f"{task.query_lang}-{target}.run"
+                path = Path(out) / "runs" / system.name / task.setting / f"{query_lang}-{target}.run"
                 write_trec_run(path, run, tag=system.name.replace(" ", "_"))
                 run_file = str(path)
             evaluation = evaluate(task.qrels, run, parsed)
-            results.append(TaskResult(system.name, task.setting, task.query_lang, task.doc_langs, task.label,
-                                      evaluation, run_file))
-        if bias and isinstance(source, ParallelSource) and "multi" in settings:
+            results.append(TaskResult(system.name, task.setting, query_lang, task.doc_langs, label,
+                                      evaluation, run_file, task.label))
+        if bias and source.parallel and "multi" in settings:
             _measure_bias(report, system, source, [t for t in tasks if t.setting == "multi"])
     if len(systems) > 1:
         primary = str(parsed[0])
         for system in systems[1:]:
             report.significance[system.name] = {}
             for setting in settings:
-                rows_a = {r.label: r.evaluation.per_query[primary] for r in report.rows(system.name, setting)}
-                rows_b = {r.label: r.evaluation.per_query[primary] for r in report.rows(systems[0].name, setting)}
+                rows_a = {r.task: r.evaluation.per_query[primary] for r in report.rows(system.name, setting)}
+                rows_b = {r.task: r.evaluation.per_query[primary] for r in report.rows(systems[0].name, setting)}
                 if all(len(v) >= 2 for v in rows_a.values()):
                     report.significance[system.name][setting] = compare_per_language(
                         rows_a, rows_b, correction=correction
@@ -189,41 +208,43 @@ def run_evaluation(
 
 
 def _describe(system: System) -> dict:
-    retriever = system.retriever
-    described: dict = {"query_source": system.query_source, "retriever": type(retriever).__name__}
-    if isinstance(retriever, DenseRetriever):
-        described["query_encoder"] = retriever.query_encoder.config.model
-        described["doc_encoder"] = retriever.doc_encoder.config.model
-        described["rerank"] = "maxsim" if retriever.rerank_depth else None
-    return described
+    described: dict = {"query_source": system.query_source}
+    if system.query_lang is not None:
+        described["query_lang"] = system.query_lang
+    return {**described, **system.retriever.describe()}
 
 
-def _measure_bias(report: EvaluationReport, system: System, source: ParallelSource, tasks: list[RetrievalTask]) -> None:
+def _measure_bias(report: EvaluationReport, system: System, source: Source, tasks: list[RetrievalTask]) -> None:
     per_language: dict[str, dict[str, float]] = {}
     retriever = system.retriever
-    if isinstance(retriever, DenseRetriever) and retriever.rerank_depth is not None:
+    if not retriever.has_full_ranking:
         log.info("%s: no rank distance for MaxSim re-ranking (full rankings are dense-only)", system.name)
         return
     for task in tasks:
         queries = _queries_for(system, task, source)
-        relevant = {qid: sorted(d for d, g in source.qrels.get(qid, {}).items() if g > 0) for qid in queries.ids}
+        # The pooled qrels judge every language version alike: the judged ids are the ids before the @.
+        relevant = {
+            qid: sorted({d.rsplit("@", 1)[0] for d, g in task.qrels.get(qid, {}).items() if g > 0})
+            for qid in queries.ids
+        }
         targets = {qid: [f"{cid}@{lang}" for cid in cids for lang in task.doc_langs] for qid, cids in relevant.items()}
         ranks = retriever.ranks(queries, task.documents, targets)
         per_language[task.query_lang] = rank_distance(ranks, relevant, task.doc_langs)
     report.bias_per_query[system.name] = per_language
     report.bias[system.name] = language_bias(per_language)
-    if isinstance(retriever, DenseRetriever):
-        pivot = "en" if "en" in source.languages else source.languages[0]
-        target = source.queries_in(pivot)
-        target_vectors = retriever.vectors(target, "doc", kind="query")
-        report.alignment[system.name] = {}
-        for lang in source.languages:
-            if lang == pivot:
-                continue
-            sentences = source.queries_in(lang).subset(target.ids)
-            vectors = retriever.vectors(sentences, "query")
-            report.alignment[system.name][f"{lang}-{pivot}"] = {
-                "cosine": mean_parallel_cosine(vectors, target_vectors),
-                "p_at_1": bitext_retrieval_accuracy(vectors, target_vectors),
-                "pairs": len(sentences),
-            }
+    pivot = "en" if "en" in source.languages else source.languages[0]
+    target = source.queries_in(pivot)
+    alignment = {}
+    for lang in source.languages:
+        if lang == pivot:
+            continue
+        sentences = source.queries_in(lang).subset(target.ids)
+        vectors = retriever.alignment_vectors(sentences, target)
+        if vectors is None:
+            return
+        alignment[f"{lang}-{pivot}"] = {
+            "cosine": mean_parallel_cosine(*vectors),
+            "p_at_1": bitext_retrieval_accuracy(*vectors),
+            "pairs": len(sentences),
+        }
+    report.alignment[system.name] = alignment

@@ -34,7 +34,7 @@ def report_to_dict(report: EvaluationReport) -> dict:
     """Every aggregate, per-query value, test, bias and alignment number, JSON-ready."""
     results = [
         {"system": r.system, "setting": r.setting, "query_lang": r.query_lang, "doc_langs": list(r.doc_langs),
-         "label": r.label, "run_file": r.run_file, **r.evaluation.as_dict()}
+         "label": r.label, "task": r.task, "run_file": r.run_file, **r.evaluation.as_dict()}
         for r in report.results
     ]
     macro = {s: {setting: report.macro(s, setting) for setting in report.settings} for s in report.systems}
@@ -73,20 +73,20 @@ def report_to_markdown(report: EvaluationReport, *, alpha: float = 0.05) -> str:
     lines = [f"# Evaluation of {report.collection}", ""]
     primary = str(report.measures[0])
     for setting in report.settings:
-        labels = list(dict.fromkeys(r.label for r in report.results if r.setting == setting))
+        tasks = list(dict.fromkeys(r.task for r in report.results if r.setting == setting))
         for measure in report.measures:
             name = str(measure)
             lines += [f"## {setting}: {name}", "", "| queries→documents | " + " | ".join(report.systems) + " |",
                       "|---|" + "---:|" * len(report.systems)]
-            by_key = {(r.system, r.label): r for r in report.results if r.setting == setting}
-            for label in labels:
+            by_key = {(r.system, r.task): r for r in report.results if r.setting == setting}
+            for task in tasks:
                 cells = []
                 for system in report.systems:
-                    value = by_key[(system, label)].evaluation.aggregates[name]
-                    test = report.significance.get(system, {}).get(setting, {}).get(label)
+                    value = by_key[(system, task)].evaluation.aggregates[name]
+                    test = report.significance.get(system, {}).get(setting, {}).get(task)
                     mark = "†" if name == primary and test is not None and test.significant(alpha) else ""
                     cells.append(_cell(value) + mark)
-                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+                lines.append(f"| {report.row_label(setting, task)} | " + " | ".join(cells) + " |")
             macro = [_cell(report.macro(system, setting)[name]) for system in report.systems]
             lines += ["| **macro** | " + " | ".join(macro) + " |", ""]
     if report.significance:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -25,40 +26,89 @@ from optical.eval.index import DenseIndex, IndexConfig
 from optical.eval.retrieval import exact_ranks, maxsim_rerank, topk_to_run
 from optical.models import Encoder
 
-__all__ = ["BM25Retriever", "DenseRetriever", "Retriever", "load_encoder"]
+__all__ = ["BM25Retriever", "DenseRetriever", "EncoderCache", "Retriever", "load_encoder", "shared_encoders"]
 
 log = logging.getLogger(__name__)
-_ENCODERS: dict[tuple[str, str], Encoder] = {}
 
 
-def load_encoder(path: str, device: str = "cpu") -> Encoder:
-    """Load (once per process) the encoder folder or hub name ``path`` onto ``device``."""
-    key = (str(path), device)
-    if key not in _ENCODERS:
-        _ENCODERS[key] = Encoder.load(path).to(device).eval()
-    return _ENCODERS[key]
+class EncoderCache:
+    """Loaded encoders by ``(path, device)``, so that systems sharing a model load it once.
+
+    Examples
+    --------
+    >>> cache = EncoderCache()
+    >>> len(cache)
+    0
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], Encoder] = {}
+
+    def load(self, path: str, device: str = "cpu") -> Encoder:
+        """The encoder folder or hub name ``path`` on ``device``, in eval mode; loaded on first use."""
+        key = (str(path), device)
+        if key not in self._loaded:
+            self._loaded[key] = Encoder.load(path).to(device).eval()
+        return self._loaded[key]
+
+    def clear(self) -> None:
+        """Forget every loaded encoder (frees their memory once no retriever holds them)."""
+        self._loaded.clear()
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+
+shared_encoders = EncoderCache()
+"""The cache :func:`load_encoder` uses when given none: ``optical evaluate`` and the benchmarks share it."""
+
+
+def load_encoder(path: str, device: str = "cpu", *, cache: EncoderCache | None = None) -> Encoder:
+    """Load the encoder folder or hub name ``path`` onto ``device`` through ``cache``.
+
+    ``cache`` defaults to :data:`shared_encoders`; pass an :class:`EncoderCache` of your own to
+    keep the encoders of one evaluation apart (and free them with it).
+    """
+    return (shared_encoders if cache is None else cache).load(path, device)
 
 
 def _concat_ids(parts: Sequence[TextSet]) -> list[str]:
     return [docid for part in parts for docid in part.ids]
 
 
-class Retriever:
-    """What the evaluator needs from a retrieval system."""
+class Retriever(Protocol):
+    """What the evaluator needs from a retrieval system.
+
+    ``has_full_ranking``: :meth:`ranks` is defined (a score for every document: dense and BM25
+    yes, MaxSim re-ranking of a candidate list no).
+    """
 
     name: str
 
+    @property
+    def has_full_ranking(self) -> bool: ...
+
     def search(self, queries: TextSet, documents: Sequence[TextSet], k: int) -> Run:
-        raise NotImplementedError
+        """The top ``k`` documents per query, best first."""
+        ...
 
     def ranks(
         self, queries: TextSet, documents: Sequence[TextSet], targets: Mapping[str, Sequence[str]]
     ) -> dict[str, dict[str, int]]:
         """``{qid: {docid: rank in the full ranking}}`` for the ``targets`` of each query."""
-        raise NotImplementedError
+        ...
+
+    def alignment_vectors(self, sentences: TextSet, pivot: TextSet) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Vectors of parallel ``sentences`` (as queries) and of their ``pivot`` versions (by the document
+        side), for the alignment measures; ``None`` for a system without vectors."""
+        ...
+
+    def describe(self) -> dict:
+        """What the report records about the system (its class, models, options)."""
+        ...
 
 
-class DenseRetriever(Retriever):
+class DenseRetriever:
     """Dual-encoder retrieval, optionally re-ranked by late interaction.
 
     Parameters
@@ -108,6 +158,17 @@ class DenseRetriever(Retriever):
         self._memo: dict[tuple[int, str, TextSet], torch.Tensor] = {}
         # Document token states for MaxSim, by (docid, text): tasks sharing documents encode them once.
         self._doc_tokens = {} if doc_token_cache is None else doc_token_cache
+
+    @property
+    def has_full_ranking(self) -> bool:
+        return self.rerank_depth is None
+
+    def describe(self) -> dict:
+        return {"retriever": type(self).__name__, "query_encoder": self.query_encoder.config.model,
+                "doc_encoder": self.doc_encoder.config.model, "rerank": "maxsim" if self.rerank_depth else None}
+
+    def alignment_vectors(self, sentences: TextSet, pivot: TextSet) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.vectors(sentences, "query"), self.vectors(pivot, "doc", kind="query")
 
     def vectors(self, texts: TextSet, side: str, kind: str | None = None) -> torch.Tensor:
         """Pooled vectors of ``texts`` by the ``side`` (``"query"`` or ``"doc"``) encoder, memoised."""
@@ -170,12 +231,20 @@ class DenseRetriever(Retriever):
         }
 
 
-class BM25Retriever(Retriever):
+class BM25Retriever:
     """BM25 over each task's documents (an index is built once per document set)."""
 
     def __init__(self, *, name: str = "bm25", k1: float = 0.9, b: float = 0.4) -> None:
         self.name, self.k1, self.b = name, k1, b
         self._indexes: dict[tuple[TextSet, ...], BM25Index] = {}
+
+    has_full_ranking = True
+
+    def describe(self) -> dict:
+        return {"retriever": type(self).__name__}
+
+    def alignment_vectors(self, sentences: TextSet, pivot: TextSet) -> None:
+        return None
 
     def _index(self, documents: Sequence[TextSet]) -> BM25Index:
         key = tuple(documents)

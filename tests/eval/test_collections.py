@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from optical.data.errors import DataFormatWarning
 from optical.eval.collections import (
+    CollectionSource,
     ParallelSource,
     WikiClirSource,
     open_source,
@@ -75,3 +77,85 @@ def test_mmarco_layout_is_a_parallel_source(tmp_path):
     assert isinstance(source, ParallelSource) and source.languages == ("en", "sw")
     multi = [t for t in source.tasks(["multi"]) if t.query_lang == "sw"][0]
     assert multi.queries.texts == ("paka",) and multi.qrels == {"1": {"100@en": 1, "100@sw": 1}}
+
+
+def _mmarco(root, files: dict[str, str]):
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+def test_mmarco_queries_without_a_collection_search_the_english_documents(tmp_path):
+    root = _mmarco(tmp_path / "mmarco", {
+        "english_collection.tsv": "100\tone cat\n101\ttwo dogs\n",
+        "english_queries.test.tsv": "1\tcat\n2\tdogs\n",
+        "swahili_queries.test.tsv": "1\tpaka\n2\tmbwa\n",
+        "qrels.test.tsv": "1\t0\t100\t1\n2\t0\t101\t1\n",
+        "swahili-queries.tsv": "1\tmisnamed\n",
+    })
+    with pytest.warns(DataFormatWarning, match=r"not part of the mMARCO layout, not read: swahili-queries\.tsv"):
+        source = open_source(root, split="test")
+    assert source.languages == ("en", "sw") and source.document_languages == ("en",)
+    assert source.settings == ("mono", "cross")
+    labels = {(t.setting, t.label) for t in source.tasks(source.settings)}
+    assert labels == {("mono", "en→en"), ("cross", "sw→en")}
+    # Asking for the query-only language alone searches the collections there are.
+    with pytest.warns(DataFormatWarning):
+        alone = open_source(root, split="test", langs=["sw"])
+    (task,) = alone.tasks(alone.settings)
+    assert (task.setting, task.label, task.queries.texts) == ("cross", "sw→en", ("paka", "mbwa"))
+    assert task.documents[0].texts == ("one cat", "two dogs")
+
+
+def test_mmarco_language_with_no_table_name(tmp_path):
+    # A file name the language table does not know still gives a language, named as the file is.
+    root = _mmarco(tmp_path / "mmarco", {
+        "english_collection.tsv": "100\tone cat\n",
+        "amharic_queries.test.tsv": "1\tድመት\n",
+        "qrels.test.tsv": "1\t0\t100\t1\n",
+    })
+    source = open_source(root, split="test")
+    assert source.languages == ("amharic",)
+    assert [t.label for t in source.tasks(source.settings)] == ["amharic→en"]
+
+
+def test_wikiclir_language_folders_are_found_by_their_relevance_files(wikiclir_root):
+    base = wikiclir_root / "wiki-clir"
+    (base / "somali").mkdir()
+    (base / "somali" / "wiki_so.queries").write_text("q1\tbisad\tbisad\n")
+    (base / "somali" / "so2en.rel").write_text("q1\tc1\t2\n")
+    source = open_source(wikiclir_root)
+    assert source.languages == ("so", "sw")
+    task = source.tasks()[0]
+    assert (task.label, task.queries.texts) == ("so→en", ("bisad",))
+
+
+def test_a_collection_is_a_source(tmp_path):
+    from optical.data import Collection, Document, Query
+
+    collection = Collection(
+        queries={"1": Query("1", "paka", "sw"), "2": Query("2", "unjudged", "sw")},
+        documents={"a": Document("a", "cat", "en"), "b": Document("b", "dog", "en")},
+        qrels={"1": {"a": 1}},
+        name="tiny",
+    )
+    source = CollectionSource(collection)
+    assert (source.name, source.languages, source.settings, source.parallel) == ("tiny", ("sw",), ("cross",), False)
+    (task,) = source.tasks(["cross"])
+    assert task.queries.ids == ("1",) and task.document_ids == ["a", "b"] and task.label == "sw→en"
+    with pytest.raises(ValueError, match="only the cross setting"):
+        source.tasks(["mono"])
+
+
+def test_trec_style_folder_is_a_source(tmp_path):
+    root = tmp_path / "ciral-so"
+    root.mkdir()
+    (root / "topics.so.tsv").write_text("1\tbisad\n2\teey\n3\tunjudged\n")
+    (root / "qrels.so.txt").write_text("1 0 d1 1\n2 0 d2 1\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "part1.tsv").write_text("d1\tbisad cat\nd2\teey dog\nd3\tshimbir bird\n")
+    source = open_source(root, langs=["so"])
+    assert isinstance(source, CollectionSource) and source.settings == ("cross",)
+    (task,) = source.tasks(source.settings)
+    assert task.label == "so→en" and task.queries.texts == ("bisad", "eey") and len(task.document_ids) == 3

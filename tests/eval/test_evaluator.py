@@ -146,3 +146,68 @@ def test_bad_systems_are_errors(wikiclir_root):
         run_evaluation(source, [System("a", BM25Retriever()), System("a", BM25Retriever())], ["AP"])
     with pytest.raises(ValueError, match="no tl queries"):
         run_evaluation(source, [System("a", BM25Retriever(), query_source="tl")], ["AP"])
+
+
+def test_a_query_file_in_a_named_language_labels_every_row(xquadr_root, tmp_path):
+    # Swahili queries from a file, run on the English-only task: the rows say sw→en, not en→en.
+    queries = tmp_path / "sw-queries.tsv"
+    queries.write_text((xquadr_root / "queries" / "sw.tsv").read_text())
+    systems = [System("bm25", BM25Retriever()),
+               System("bm25-file", BM25Retriever(), query_source=str(queries), query_lang="sw")]
+    report = _evaluate(open_source(xquadr_root, langs=["en"]), systems, ["AP"], out=tmp_path / "out")
+    assert [(r.system, r.query_lang, r.label, r.task) for r in report.results] == [
+        ("bm25", "en", "en→en", "en→en"), ("bm25-file", "sw", "sw→en", "en→en")]
+    assert report.rows("bm25-file", "mono")[0].run_file.endswith("bm25-file/mono/sw-en.run")
+    # The two systems still pair on the task, and a row shared by different labels shows the task.
+    assert set(report.significance["bm25-file"]["mono"]) == {"en→en"}
+    assert "| en→en | 1.0000 | 0.0000† |" in report_to_markdown(report)
+    stored = report_to_dict(report)
+    assert [r["label"] for r in stored["results"]] == ["en→en", "sw→en"]
+    assert stored["info"]["systems"]["bm25-file"]["query_lang"] == "sw"
+    alone = _evaluate(open_source(xquadr_root, langs=["en"]), systems[1:], ["AP"])
+    assert "| sw→en | 0.0000 |" in report_to_markdown(alone)
+
+
+class _Lexical:
+    """A retriever written against the protocol alone: no base class, no full ranking, no vectors."""
+
+    name = "lexical"
+    has_full_ranking = False
+
+    def __init__(self) -> None:
+        self.inner = BM25Retriever()
+
+    def search(self, queries, documents, k):
+        return self.inner.search(queries, documents, k)
+
+    def ranks(self, queries, documents, targets):
+        raise AssertionError("ranks is not asked of a retriever without a full ranking")
+
+    def alignment_vectors(self, sentences, pivot):
+        raise AssertionError("not reached")
+
+    def describe(self):
+        return {"retriever": "lexical", "note": "protocol only"}
+
+
+def test_any_object_with_the_retriever_protocol_is_a_system(xquadr_root):
+    report = _evaluate(open_source(xquadr_root), [System("lexical", _Lexical())], ["AP"])
+    assert report.macro("lexical", "mono") == {"AP": 1.0}
+    assert report.bias == {} and report.alignment == {}
+    assert report.info["systems"]["lexical"] == {"query_source": "native", "retriever": "lexical",
+                                                 "note": "protocol only"}
+
+
+def test_encoder_cache_is_an_explicit_object(tmp_path):
+    from optical.eval.retrievers import EncoderCache, load_encoder, shared_encoders
+
+    encoder = tiny_encoder(WORDS)
+    encoder.save(tmp_path / "tiny")
+    cache, other = EncoderCache(), EncoderCache()
+    first = load_encoder(str(tmp_path / "tiny"), cache=cache)
+    assert load_encoder(str(tmp_path / "tiny"), cache=cache) is first and len(cache) == 1
+    assert load_encoder(str(tmp_path / "tiny"), cache=other) is not first
+    before = len(shared_encoders)
+    assert len(cache) == 1 and len(shared_encoders) == before  # a given cache leaves the shared one alone
+    cache.clear()
+    assert len(cache) == 0 and load_encoder(str(tmp_path / "tiny"), cache=cache) is not first
