@@ -13,7 +13,7 @@ Retrieving and scoring (every setting, language and system in one command)::
         --query-source native native en --system-name e5 minilm minilm-en --metrics AP nDCG@10 --out DIR
 
 ``--query-encoder bm25`` is the lexical baseline.  With ``--out``: runs, ``results.json``,
-``results.md``.  The lead wires it with ``add_evaluate_command(commands)`` in :mod:`optical.cli`.
+``results.md``.  :func:`add_evaluate_command` adds the sub-command to the ``optical`` parser.
 """
 
 from __future__ import annotations
@@ -24,11 +24,17 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from optical.config import add_config_arguments, build_config
+from optical.config import add_config_arguments, build_config, check_choices, check_device
 
 __all__ = ["EvaluateConfig", "add_evaluate_command", "evaluate_command"]
 
 DEFAULT_METRICS = ("AP", "nDCG@10", "nDCG@20", "RR@10", "R@100", "R@1000")
+# The keys of ``optical.eval.significance.CORRECTIONS`` (a test keeps them equal), spelled here so
+# that ``--help`` does not import scipy.
+CORRECTIONS = ("holm", "bonferroni", "none")
+TIES = ("Score ties are broken as trec_eval breaks them: by docid, descending. ir_measures computes RR@k with "
+        "its msmarco provider, which orders ties otherwise, so RR@k can differ from ir_measures on runs with "
+        "tied scores; AP, nDCG, P, R and RR without a cut-off agree.")
 
 
 @dataclass
@@ -43,11 +49,13 @@ class EvaluateConfig:
     collection: Path | None = field(default=None, metadata={
         "help": "collection directory (WikiCLIR, XQuAD-R or mMARCO layout) to retrieve from; with --run: "
                 "the run's query and document ids must be in it"})
-    layout: str = field(default="auto", metadata={"help": "auto, wikiclir, xquadr or mmarco"})
+    layout: str = field(default="auto", metadata={
+        "help": "collection layout", "choices": ("auto", "wikiclir", "xquadr", "mmarco")})
     split: str = field(default="dev", metadata={"help": "mMARCO query split"})
     langs: tuple[str, ...] = field(default=(), metadata={"help": "languages to evaluate (default: all present)"})
     settings: tuple[str, ...] = field(default=(), metadata={
-        "help": "mono, cross, multi (parallel collections; default: all the collection has)"})
+        "help": "parallel collections' settings (default: all the collection has)",
+        "choices": ("mono", "cross", "multi")})
     query_encoder: tuple[str, ...] = field(default=(), metadata={
         "help": "one per system: encoder folder or hub name, or bm25"})
     doc_encoder: tuple[str, ...] = field(default=(), metadata={
@@ -55,23 +63,25 @@ class EvaluateConfig:
     query_source: tuple[str, ...] = field(default=(), metadata={
         "help": "one per system: native, a language code (the same queries in that language) or a qid<TAB>text file"})
     system_name: tuple[str, ...] = field(default=(), metadata={"help": "one per system (default: folder names)"})
-    rerank: str = field(default="none", metadata={"help": "none or maxsim (late interaction over the top candidates)"})
+    rerank: str = field(default="none", metadata={
+        "help": "maxsim: late interaction over the top candidates", "choices": ("none", "maxsim")})
     rerank_depth: int = field(default=100, metadata={"help": "candidates re-ranked by maxsim"})
     depth: int = field(default=1000, metadata={"help": "documents retrieved per query"})
     max_queries: int | None = field(default=None, metadata={"help": "evaluate the first N judged queries per task"})
     batch_size: int = field(default=64, metadata={"help": "texts per encoder forward pass"})
     chunk_size: int = field(default=16384, metadata={"help": "documents per matrix product in dense search"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     cache: bool = field(default=True, metadata={"help": "cache encoded texts under $OPTICAL_CACHE/encoded"})
     bias: bool = field(default=True, metadata={"help": "rank distance and alignment (parallel collections)"})
-    correction: str = field(default="holm", metadata={"help": "holm, bonferroni or none (across languages)"})
+    correction: str = field(default="holm", metadata={
+        "help": "multiple-comparison correction across languages", "choices": CORRECTIONS})
     alpha: float = field(default=0.05, metadata={"help": "significance level"})
     out: Path | None = field(default=None, metadata={"help": "write runs, results.json and results.md here"})
 
     def __post_init__(self) -> None:
         from optical.eval.measures import parse_measures
-        from optical.eval.significance import CORRECTIONS
 
+        check_choices(self)
         parse_measures(list(self.metrics))
         if self.run is None and self.collection is None:
             raise ValueError("give --run with --qrels (score a run) or --collection (retrieve and score)")
@@ -86,16 +96,11 @@ class EvaluateConfig:
             given = len(getattr(self, name))
             if given not in (0, systems) and not (name == "doc_encoder" and given == 1):
                 raise ValueError(f"--{name.replace('_', '-')}: {given} values for {systems} system(s)")
-        if self.rerank not in ("none", "maxsim"):
-            raise ValueError(f"--rerank must be none or maxsim, got {self.rerank!r}")
-        if self.correction not in CORRECTIONS:
-            raise ValueError(f"--correction must be one of {', '.join(CORRECTIONS)}")
         if self.depth < 1 or self.rerank_depth < 1 or self.batch_size < 1 or self.chunk_size < 1:
             raise ValueError("--depth, --rerank-depth, --batch-size and --chunk-size must be >= 1")
         if self.max_queries is not None and self.max_queries < 1:
             raise ValueError("--max-queries must be >= 1")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"--device must be auto, cpu or cuda[:N], got {self.device!r}")
+        check_device(self.device)
 
 
 def _score_run(config: EvaluateConfig) -> int:
@@ -133,42 +138,19 @@ def _score_run(config: EvaluateConfig) -> int:
     return 0
 
 
-def _system_name(path: str, taken: list[str]) -> str:
-    base = Path(path).name or path
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}-{n}", n + 1
-    return name
-
-
 def _retrieve_and_score(config: EvaluateConfig) -> int:
-    import torch
-
     from optical.eval.collections import open_source
-    from optical.eval.evaluator import System, run_evaluation
+    from optical.eval.evaluator import run_evaluation
     from optical.eval.report import report_to_markdown, write_report
-    from optical.eval.retrievers import BM25Retriever, DenseRetriever, load_encoder
+    from optical.eval.systems import build_systems
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
     source = open_source(config.collection, layout=config.layout, langs=config.langs, split=config.split,
                          max_queries=config.max_queries)
-    systems: list[System] = []
-    for i, query_path in enumerate(config.query_encoder):
-        doc_path = (config.doc_encoder[i] if len(config.doc_encoder) > 1
-                    else config.doc_encoder[0] if config.doc_encoder else query_path)
-        name = config.system_name[i] if config.system_name else _system_name(query_path, [s.name for s in systems])
-        if query_path == "bm25" or doc_path == "bm25":
-            if query_path != doc_path:
-                raise ValueError(f"system {name}: bm25 is both the query and the document side")
-            retriever = BM25Retriever(name=name)
-        else:
-            retriever = DenseRetriever(
-                load_encoder(query_path, device), load_encoder(doc_path, device), name=name, device=device,
-                batch_size=config.batch_size, cache=config.cache, chunk_size=config.chunk_size,
-                rerank_depth=config.rerank_depth if config.rerank == "maxsim" else None,
-            )
-        source_name = config.query_source[i] if config.query_source else "native"
-        systems.append(System(name, retriever, source_name))
+    systems = build_systems(
+        config.query_encoder, config.doc_encoder, config.query_source, config.system_name, device=config.device,
+        batch_size=config.batch_size, cache=config.cache, chunk_size=config.chunk_size,
+        rerank_depth=config.rerank_depth if config.rerank == "maxsim" else None,
+    )
     report = run_evaluation(source, systems, list(config.metrics), settings=config.settings or None,
                             depth=config.depth, out=config.out, correction=config.correction, bias=config.bias)
     report.info["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
@@ -187,12 +169,7 @@ def evaluate_command(config: EvaluateConfig) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    # ``optical.cli.main`` dispatches on ``args.run`` (this function), so the ``--run`` flag is
-    # stored as ``run_path`` and renamed back here.
-    values = {k: v for k, v in vars(args).items() if k != "run"}
-    if "run_path" in values:
-        values["run"] = values.pop("run_path")
-    return evaluate_command(build_config(EvaluateConfig, argparse.Namespace(**values)))
+    return evaluate_command(build_config(EvaluateConfig, args))
 
 
 def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -200,11 +177,9 @@ def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser = subparsers.add_parser(
         "evaluate",
         help="score TREC runs (trec_eval semantics) or retrieve and score a CLIR collection per language",
-        description=__doc__.split("\n\n")[0],
+        description="Score TREC runs as trec_eval -c does, or retrieve from a collection (WikiCLIR, XQuAD-R or "
+                    "mMARCO layout) with several systems and score them per language and setting. " + TIES,
     )
     add_config_arguments(parser, EvaluateConfig)
-    for action in parser._actions:
-        if action.dest == "run":
-            action.dest, action.metavar = "run_path", "RUN"
-    parser.set_defaults(run=_evaluate)
+    parser.set_defaults(handler=_evaluate)
     return parser

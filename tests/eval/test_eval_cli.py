@@ -1,14 +1,12 @@
-"""``optical evaluate`` as trec_eval users call it, through ``add_evaluate_command``."""
+"""``optical evaluate`` as trec_eval users call it, through ``optical.cli.main``."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
 import pytest
 
-from optical.eval.cli import EvaluateConfig, add_evaluate_command, evaluate_command
+from optical.eval.cli import EvaluateConfig, evaluate_command
 
 QRELS = "1 0 a 1\n1 0 b 0\n1 0 c 2\n2 0 x 1\n"
 # Query 1: a, b, c tied at 1.0 -> trec_eval order c, b, a.  Query 2 is missing; 9 is unjudged.
@@ -16,15 +14,10 @@ RUN = "1 Q0 a 1 1.0 r\n1 Q0 b 2 1.0 r\n1 Q0 c 3 1.0 r\n9 Q0 a 1 1.0 r\n"
 
 
 def _main(argv: list[str]) -> int:
-    """What ``optical.cli.main`` does once ``evaluate`` is wired into it."""
-    parser = argparse.ArgumentParser(prog="optical")
-    add_evaluate_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:
-        print(f"optical {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    """The real ``optical`` command (``optical.cli.main``)."""
+    from optical.cli import main
+
+    return main(argv)
 
 
 @pytest.fixture
