@@ -13,30 +13,61 @@ with :math:`N` documents, :math:`|d|` the token count of :math:`d` and a query t
 (Robertson's :math:`k_1 = 1.2, b = 0.75` is a flag away).  Lucene's classic numerator factor
 :math:`k_1 + 1` is left out, as Lucene 8 does: it scales every score alike and changes no ranking.
 
-Tokens: lowercase, then maximal runs of Unicode word characters (``\w+``: letters, digits,
-underscore, combining marks), so punctuation splits words in every script.  Stemming is off by
-default; pass any ``str -> str`` function (e.g. a Snowball stemmer) as ``stemmer``.
+Tokens, per script (:func:`tokenize`): the text is lowercased and full-width forms folded to
+their usual width (Lucene's ``CJKWidthFilter``); then
+
+- Chinese, Japanese and Korean (Han, Hiragana, Katakana, Hangul) have no spaces between words:
+  each maximal run of such characters becomes its overlapping character bigrams (a run of one
+  character stays a unigram), as Lucene's ``CJKAnalyzer`` (``CJKBigramFilter``) does;
+- every other script splits into maximal runs of letters, digits, combining marks and ``_``, so
+  punctuation splits words while vowel signs and viramas stay inside them (Bengali ``ঈশ্বর``,
+  Hindi ``हिन्दी`` are one token each).
+
+Unlike Lucene's UAX #29 word breaking, an apostrophe always splits (``cat's`` -> ``cat``, ``s``),
+and Thai, Lao, Khmer and Myanmar text (no spaces, dictionary segmentation in Lucene) is split at
+spaces and punctuation only.  Stemming is off by default; pass any ``str -> str`` function (e.g.
+a Snowball stemmer) as ``stemmer``.
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import regex
 from scipy import sparse
 
 from optical.data.trec import Run
 
 __all__ = ["BM25Index", "tokenize"]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and marks used by Han, Hiragana, Katakana or Hangul (script extensions: the prolonged
+# sound mark ー and the iteration mark 々 belong too; the ideographic full stop is punctuation).
+_CJK = r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}]&&[\p{L}\p{M}]"
+# A run of CJK characters, or a run of word characters of any other script (combining marks included).
+_TOKEN = regex.compile(rf"(?P<cjk>[{_CJK}]+)|[[\p{{L}}\p{{N}}\p{{M}}_]--[{_CJK}]]+", regex.V1)
+# Full-width ASCII and half-width katakana (U+FF00-U+FFEF), folded as Lucene's CJKWidthFilter does.
+_WIDTH = regex.compile(r"[\uff00-\uffef]+")
 
 
 def tokenize(text: str, stemmer: Callable[[str], str] | None = None) -> list[str]:
-    """Lowercase ``text`` and split it into ``\\w+`` runs, stemming each if a stemmer is given."""
-    tokens = _WORD.findall(text.lower())
+    """Lowercase ``text`` and split it per script (see the module docstring), stemming each token if asked.
+
+    Examples
+    --------
+    >>> tokenize("Habari, DUNIA: 北京大学 ঈশ্বর")
+    ['habari', 'dunia', '北京', '京大', '大学', 'ঈশ্বর']
+    """
+    text = _WIDTH.sub(lambda match: unicodedata.normalize("NFKC", match[0]), text).lower()
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(text):
+        run = match[0]
+        if match["cjk"] is not None and len(run) > 1:
+            tokens.extend(run[i:i + 2] for i in range(len(run) - 1))
+        else:
+            tokens.append(run)
     return [stemmer(t) for t in tokens] if stemmer is not None else tokens
 
 
