@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from optical.cache import atomic_write
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -90,10 +92,8 @@ class Checkpoint:
 
     def put(self, key: str, row: dict) -> None:
         self.rows[key] = row
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"machine": machine(), "command": command(), "rows": self.rows}, indent=1))
-        os.replace(tmp, self.path)
+        with atomic_write(self.path) as handle:
+            handle.write(json.dumps({"machine": machine(), "command": command(), "rows": self.rows}, indent=1))
 
 
 class PeakMemory:

@@ -12,15 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
-from optical.cache import cache_dir
+from optical.cache import atomic_write, cache_dir
 from optical.models import Encoder
 
 __all__ = ["encode_cached", "encoder_fingerprint", "encoding_key", "token_embeddings"]
@@ -91,19 +88,9 @@ def encode_cached(
         return stored["vectors"]
     log.info("encoding %d texts (%s) with %s", len(texts), kind, encoder.config.model)
     vectors = encoder.encode(list(texts), kind=kind, batch_size=batch_size)
-    _save_atomically({"vectors": vectors.contiguous(), "count": len(ids), "kind": kind}, path)
+    with atomic_write(path, "wb") as handle:
+        torch.save({"vectors": vectors.contiguous(), "count": len(ids), "kind": kind}, handle)
     return vectors
-
-
-def _save_atomically(payload: dict, path: Path) -> None:
-    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        torch.save(payload, staging)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
 
 
 def token_embeddings(

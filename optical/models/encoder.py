@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -20,10 +18,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optical.cache import atomic_directory
+from optical.config import InputError
+
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "optical_encoder.json"
+PROJECTION_NAME = "optical_projection.pt"
 POOLINGS = ("mean", "cls")
+
+
+def downloads_allowed() -> bool:
+    """Whether a model name that is no local folder may be fetched from a hub.
+
+    Only on request: ``OPTICAL_ALLOW_DOWNLOAD=1`` (what ``--allow-download`` sets) or
+    ``HF_HUB_OFFLINE=0``. Otherwise a typo in a folder name fails at once instead of spending
+    half a minute on network retries.
+    """
+    return os.environ.get("OPTICAL_ALLOW_DOWNLOAD", "") not in ("", "0") or os.environ.get("HF_HUB_OFFLINE") == "0"
+
+
+def check_model_source(name: str) -> bool:
+    """Return whether ``name`` is a local folder; raise :class:`~optical.config.InputError` if it is
+    not and downloads are not allowed (:func:`downloads_allowed`)."""
+    if Path(name).expanduser().is_dir():
+        return True
+    if downloads_allowed():
+        return False
+    raise InputError("no model folder (a hub name is downloaded only with --allow-download or HF_HUB_OFFLINE=0)",
+                     name)
 
 
 @dataclass
@@ -105,8 +128,14 @@ class Encoder(nn.Module):
         from transformers import AutoModel, AutoTokenizer
 
         self.config = config
-        self.model = model if model is not None else AutoModel.from_pretrained(config.model)
-        self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(config.model)
+        if model is None or tokenizer is None:
+            local = check_model_source(config.model)
+            self.model = model if model is not None else AutoModel.from_pretrained(
+                config.model, local_files_only=local)
+            self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(
+                config.model, local_files_only=local)
+        else:
+            self.model, self.tokenizer = model, tokenizer
         pooler = getattr(self.model, "pooler", None)
         if isinstance(pooler, nn.Module):
             # The model's own pooler head is never used (pooling is ours): freeze it so optimizers
@@ -126,7 +155,12 @@ class Encoder(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, **overrides) -> Encoder:
-        """Load a folder saved by :meth:`save`, or any transformers model folder or hub name."""
+        """Load a folder saved by :meth:`save`, or any transformers model folder.
+
+        A name that is no local folder is an error unless downloads are allowed
+        (:func:`downloads_allowed`); then it is fetched from the hub.
+        """
+        check_model_source(str(path))
         folder = Path(path)
         values: dict = {"model": str(path)}
         if (folder / CONFIG_NAME).exists():
@@ -134,64 +168,27 @@ class Encoder(nn.Module):
             values["model"] = str(path)
         values.update(overrides)
         encoder = cls(EncoderConfig.from_dict(values))
-        head = folder / "optical_projection.pt"
+        head = folder / PROJECTION_NAME
         if encoder.projection is not None and head.exists():
             encoder.projection.load_state_dict(torch.load(head, map_location="cpu", weights_only=True))
         return encoder
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write weights, tokenizer, the optical config and sentence-transformers files, atomically."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-        try:
+        """Write weights, tokenizer, the optical config and sentence-transformers files, atomically.
+
+        The folder loads back with :meth:`load`, with ``AutoModel``/``AutoTokenizer`` (then pool
+        and prefix as :meth:`encode` does) and with ``SentenceTransformer(path)``, which
+        reproduces :meth:`encode` (projection head and prompts included). Entries get the usual
+        permissions (0755/0644 under umask 022).
+        """
+        with atomic_directory(path) as staging:
             self.model.save_pretrained(staging)
             self.tokenizer.save_pretrained(staging)
             (staging / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
             if self.projection is not None:
-                torch.save(self.projection.state_dict(), staging / "optical_projection.pt")
-            self._write_sentence_transformers_files(staging)
-            if target.exists():
-                backup = target.with_name(f".{target.name}.old")
-                shutil.rmtree(backup, ignore_errors=True)
-                os.replace(target, backup)
-                os.replace(staging, target)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return target
-
-    def _write_sentence_transformers_files(self, folder: Path) -> None:
-        # Without a projection the folder is a complete sentence-transformers model: transformer,
-        # pooling and (if asked) normalisation; a projection head is optical's own file.
-        modules = [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        ]
-        if self.config.normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
-                            "type": "sentence_transformers.models.Normalize"})
-            (folder / "2_Normalize").mkdir(exist_ok=True)
-        (folder / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
-        (folder / "sentence_bert_config.json").write_text(
-            json.dumps({"max_seq_length": self.config.max_length, "do_lower_case": False}, indent=2) + "\n"
-        )
-        (folder / "1_Pooling").mkdir(exist_ok=True)
-        pooling = {
-            "word_embedding_dimension": self.model.config.hidden_size,
-            "pooling_mode_cls_token": self.config.pooling == "cls",
-            "pooling_mode_mean_tokens": self.config.pooling == "mean",
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-        }
-        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
-        prompts = {"query": self.config.query_prefix, "passage": self.config.passage_prefix}
-        (folder / "config_sentence_transformers.json").write_text(
-            json.dumps({"prompts": prompts, "default_prompt_name": None}, indent=2) + "\n"
-        )
+                torch.save(self.projection.state_dict(), staging / PROJECTION_NAME)
+            write_sentence_transformers_files(staging, self.config, self.model.config.hidden_size, self.projection)
+        return Path(path)
 
     def tokenize(self, texts: list[str], kind: str = "query") -> tuple[dict[str, torch.Tensor], int]:
         """Tokenize with the prefix of ``kind`` ("query" or "passage"); return the batch and how many were cut."""
@@ -279,3 +276,53 @@ class Encoder(nn.Module):
         result = torch.empty_like(stacked)
         result[torch.tensor(order, dtype=torch.long)] = stacked
         return result
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_sentence_transformers_files(
+    folder: str | os.PathLike, config: EncoderConfig, hidden_size: int, projection: nn.Linear | None = None
+) -> None:
+    """The sentence-transformers modules that compute what :meth:`Encoder.encode` computes.
+
+    ``modules.json`` lists the transformer (the folder itself), ``Pooling`` (mean or cls), a
+    ``Dense`` module with identity activation holding ``projection`` when there is one (pooling
+    and a linear map commute, so projecting the pooled vector equals pooling projected tokens),
+    and ``Normalize`` when ``config.normalize``. The prefixes are saved as prompts under
+    ``query``, ``document`` (what ``encode_query``/``encode_document`` use) and ``passage``.
+    """
+    folder = Path(folder)
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    _write_json(folder / "1_Pooling" / "config.json", {
+        "word_embedding_dimension": hidden_size,
+        "pooling_mode_cls_token": config.pooling == "cls",
+        "pooling_mode_mean_tokens": config.pooling == "mean",
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    })
+    if projection is not None:
+        from safetensors.torch import save_file
+
+        index = len(modules)
+        modules.append({"idx": index, "name": str(index), "path": f"{index}_Dense",
+                        "type": "sentence_transformers.models.Dense"})
+        _write_json(folder / f"{index}_Dense" / "config.json", {
+            "in_features": projection.in_features, "out_features": projection.out_features,
+            "bias": projection.bias is not None, "activation_function": "torch.nn.modules.linear.Identity",
+        })
+        state = {f"linear.{k}": v.detach().cpu().contiguous() for k, v in projection.state_dict().items()}
+        save_file(state, str(folder / f"{index}_Dense" / "model.safetensors"))
+    if config.normalize:
+        index = len(modules)
+        modules.append({"idx": index, "name": str(index), "path": f"{index}_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
+        (folder / f"{index}_Normalize").mkdir(exist_ok=True)
+    _write_json(folder / "modules.json", modules)
+    _write_json(folder / "sentence_bert_config.json", {"max_seq_length": config.max_length, "do_lower_case": False})
+    prompts = {"query": config.query_prefix, "document": config.passage_prefix, "passage": config.passage_prefix}
+    _write_json(folder / "config_sentence_transformers.json",
+                {"prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine"})

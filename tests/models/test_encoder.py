@@ -47,7 +47,7 @@ def test_save_and_load_round_trip_with_projection(tmp_path) -> None:
     assert again.config.pooling == "cls" and again.config.query_prefix == "hello "
     assert torch.allclose(again.encode(["habari dunia", "hello"]), vectors, atol=1e-6)
     modules = json.loads((tmp_path / "enc" / "modules.json").read_text())
-    assert [m["type"].split(".")[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    assert [m["type"].split(".")[-1] for m in modules] == ["Transformer", "Pooling", "Dense", "Normalize"]
 
 
 def test_saved_folder_loads_in_transformers(tmp_path) -> None:
@@ -100,3 +100,84 @@ def test_encode_batches_by_length_and_returns_the_input_order() -> None:
     batched = encoder.encode(texts, batch_size=4)
     assert torch.allclose(batched, one_by_one, atol=1e-5)
     assert encoder.encode([]).shape == (0, encoder.dim)
+
+
+def test_saved_folder_has_the_usual_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        tiny_encoder(WORDS, projection_dim=8).save(tmp_path / "enc")
+        tiny_encoder(WORDS).save(tmp_path / "enc")  # replacing a folder keeps them too
+    finally:
+        os.umask(old)
+    entries = [tmp_path / "enc", *(tmp_path / "enc").rglob("*")]
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in entries}
+    assert modes["enc"] == 0o755 and modes["1_Pooling"] == 0o755
+    assert modes["config.json"] == 0o644 and modes["modules.json"] == 0o644
+    assert not (tmp_path / "enc" / "optical_projection.pt").exists()  # nothing of the old folder lingers
+    assert [p.name for p in tmp_path.iterdir()] == ["enc"]  # no staging folder left behind
+
+
+def test_a_name_that_is_no_folder_fails_fast_unless_downloads_are_allowed(tmp_path, monkeypatch) -> None:
+    from optical.config import InputError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("OPTICAL_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(InputError, match=r"no model folder.*--allow-download or HF_HUB_OFFLINE=0\), intfloat/e5-smal"):
+        Encoder.load("intfloat/e5-smal")
+    with pytest.raises(InputError):
+        Encoder(EncoderConfig(model=str(tmp_path / "missing")))
+    # Allowed: the name goes to transformers (kept offline here, so it fails there, not in our check).
+    monkeypatch.setenv("OPTICAL_ALLOW_DOWNLOAD", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError):
+        Encoder.load("intfloat/e5-smal")
+
+
+def _saved_student(tmp_path):
+    encoder = tiny_encoder(WORDS, projection_dim=8, query_prefix="hello ", passage_prefix="world ", dropout=0.0)
+    torch.nn.init.normal_(encoder.projection.weight)
+    torch.nn.init.normal_(encoder.projection.bias)
+    encoder.save(tmp_path / "student")
+    return encoder, tmp_path / "student"
+
+
+def test_sentence_transformers_reproduces_encode_with_projection_and_prompts(tmp_path) -> None:
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    encoder, folder = _saved_student(tmp_path)
+    texts = ["habari dunia", "hello world, habari"]
+    model = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
+    queries = model.encode_query(texts, convert_to_tensor=True)
+    documents = model.encode_document(texts, convert_to_tensor=True)
+    assert queries.shape == (2, 8)
+    assert torch.allclose(queries, encoder.encode(texts, kind="query"), atol=1e-5)
+    assert torch.allclose(documents, encoder.encode(texts, kind="passage"), atol=1e-5)
+    assert not torch.allclose(queries, documents, atol=1e-3)  # the prompts reach the model
+
+
+def test_readme_snippet_three_ways_give_the_same_vectors(tmp_path) -> None:
+    """The README's "Loading a saved student" snippet, on a tiny saved model."""
+    from transformers import AutoModel, AutoTokenizer
+
+    encoder, folder = _saved_student(tmp_path)
+    texts = ["habari dunia"]
+    # 1. optical
+    ours = Encoder.load(folder).encode(texts, kind="query")
+    # 2. plain transformers: the query prefix, mean pooling over the attention mask, the head, L2 norm
+    config = json.loads((folder / "optical_encoder.json").read_text())
+    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    batch = tokenizer([config["query_prefix"] + t for t in texts], padding=True, truncation=True,
+                      max_length=config["max_length"], return_tensors="pt")
+    with torch.no_grad():
+        states = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        head = torch.load(folder / "optical_projection.pt")
+        plain = F.normalize(pooled @ head["weight"].T + head["bias"], dim=-1)
+    assert torch.allclose(plain, ours, atol=1e-5)
+    # 3. sentence-transformers, when installed
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    model = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
+    assert torch.allclose(model.encode_query(texts, convert_to_tensor=True), ours, atol=1e-5)
