@@ -341,3 +341,18 @@ def load_mmarco_training(
         if limit is not None and len(triplets) >= limit:
             break
     return TrainingTexts(root.name, triplets, queries, passages)
+
+
+def open_training(
+    spec: PathLike, langs: Sequence[str] = (), *, limit: int | None = None, on_error: OnError = "raise"
+) -> TrainingTexts:
+    """Training triplets with their texts from an mMARCO-layout folder or ``irds:<id with {lang}>``.
+
+    A folder goes to :func:`load_mmarco_training`, an ``ir_datasets`` spec to
+    :func:`optical.data.irds.load_irds_training` (e.g. ``irds:mmarco/v2/{lang}/train``).
+    """
+    if str(spec).startswith("irds:"):
+        from optical.data.irds import load_irds_training
+
+        return load_irds_training(str(spec), langs, limit=limit)
+    return load_mmarco_training(spec, langs, limit=limit, on_error=on_error)

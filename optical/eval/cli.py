@@ -47,11 +47,17 @@ class EvaluateConfig:
     qrels: Path | None = field(default=None, metadata={"help": "TREC qrels (3 or 4 columns) for --run"})
     per_query: bool = field(default=False, metadata={"help": "print qid measure value lines for each query"})
     collection: Path | None = field(default=None, metadata={
-        "help": "collection directory (WikiCLIR, XQuAD-R or mMARCO layout) to retrieve from; with --run: "
-                "the run's query and document ids must be in it"})
+        "help": "collection directory (WikiCLIR, XQuAD-R, mMARCO or TREC-style topics + qrels + docs/) to retrieve "
+                "from; with --run: the run's query and document ids must be in it"})
+    dataset: str | None = field(default=None, metadata={
+        "help": "an ir_datasets id, irds:<id>, instead of --collection (needs the irds extra and the dataset's "
+                "files in ir_datasets' home)"})
     layout: str = field(default="auto", metadata={
-        "help": "collection layout", "choices": ("auto", "wikiclir", "xquadr", "mmarco")})
+        "help": "collection layout", "choices": ("auto", "wikiclir", "xquadr", "mmarco", "trec")})
     split: str = field(default="dev", metadata={"help": "mMARCO query split"})
+    doc_lang: str = field(default="en", metadata={"help": "language of a TREC-style folder's documents"})
+    topic_field: str = field(default="title", metadata={
+        "help": "TREC topic field used as the query text", "choices": ("title", "desc", "narr", "title+desc")})
     langs: tuple[str, ...] = field(default=(), metadata={"help": "languages to evaluate (default: all present)"})
     settings: tuple[str, ...] = field(default=(), metadata={
         "help": "parallel collections' settings (default: all the collection has)",
@@ -62,6 +68,9 @@ class EvaluateConfig:
         "help": "one per system (or one for all; default: the query encoder)"})
     query_source: tuple[str, ...] = field(default=(), metadata={
         "help": "one per system: native, a language code (the same queries in that language) or a qid<TAB>text file"})
+    query_lang: tuple[str, ...] = field(default=(), metadata={
+        "help": "one per system: the language of its --query-source, used in every label of results.md and "
+                "results.json (auto: the task's own query language)"})
     system_name: tuple[str, ...] = field(default=(), metadata={"help": "one per system (default: folder names)"})
     rerank: str = field(default="none", metadata={
         "help": "maxsim: late interaction over the top candidates", "choices": ("none", "maxsim")})
@@ -83,16 +92,20 @@ class EvaluateConfig:
 
         check_choices(self)
         parse_measures(list(self.metrics))
-        if self.run is None and self.collection is None:
-            raise ValueError("give --run with --qrels (score a run) or --collection (retrieve and score)")
+        if self.dataset is not None and not self.dataset.startswith("irds:"):
+            raise ValueError(f"--dataset takes an ir_datasets id written irds:<id>, got {self.dataset!r}")
+        if self.dataset is not None and self.collection is not None:
+            raise ValueError("give --collection or --dataset, not both")
+        if self.run is None and self.collection is None and self.dataset is None:
+            raise ValueError("give --run with --qrels (score a run) or --collection/--dataset (retrieve and score)")
         if self.run is not None and self.qrels is None:
             raise ValueError("--run needs --qrels")
         if self.run is None and not self.query_encoder:
-            raise ValueError("--collection needs at least one --query-encoder")
+            raise ValueError("--collection/--dataset needs at least one --query-encoder")
         if self.run is not None and self.query_encoder:
             raise ValueError("--run scores an existing run: --query-encoder is not used with it")
         systems = len(self.query_encoder)
-        for name in ("doc_encoder", "query_source", "system_name"):
+        for name in ("doc_encoder", "query_source", "query_lang", "system_name"):
             given = len(getattr(self, name))
             if given not in (0, systems) and not (name == "doc_encoder" and given == 1):
                 raise ValueError(f"--{name.replace('_', '-')}: {given} values for {systems} system(s)")
@@ -109,12 +122,11 @@ def _score_run(config: EvaluateConfig) -> int:
 
     qrels = read_qrels(config.qrels)
     run = read_trec_run(config.run)
-    if config.collection is not None:
+    if config.collection is not None or config.dataset is not None:
         # Every id the collection knows, in any of its settings (pooled ids included).
-        from optical.eval.collections import open_source
         from optical.eval.metrics import check_run
 
-        source = open_source(config.collection, layout=config.layout, langs=config.langs, split=config.split)
+        source = _open_source(config)
         tasks = source.tasks(config.settings or source.settings)
         check_run(run, query_ids={q for t in tasks for q in t.queries.ids},
                   document_ids={d for t in tasks for d in t.document_ids})
@@ -138,19 +150,27 @@ def _score_run(config: EvaluateConfig) -> int:
     return 0
 
 
-def _retrieve_and_score(config: EvaluateConfig) -> int:
+def _open_source(config: EvaluateConfig, max_queries: int | None = None):
     from optical.eval.collections import open_source
+
+    return open_source(config.dataset or config.collection, layout=config.layout, langs=config.langs,
+                       split=config.split, max_queries=max_queries, doc_lang=config.doc_lang,
+                       topic_field=config.topic_field)
+
+
+def _retrieve_and_score(config: EvaluateConfig) -> int:
     from optical.eval.evaluator import run_evaluation
     from optical.eval.report import report_to_markdown, write_report
     from optical.eval.systems import build_systems
 
-    source = open_source(config.collection, layout=config.layout, langs=config.langs, split=config.split,
-                         max_queries=config.max_queries)
+    source = _open_source(config, config.max_queries)
     systems = build_systems(
         config.query_encoder, config.doc_encoder, config.query_source, config.system_name, device=config.device,
         batch_size=config.batch_size, cache=config.cache, chunk_size=config.chunk_size,
         rerank_depth=config.rerank_depth if config.rerank == "maxsim" else None,
     )
+    for system, lang in zip(systems, config.query_lang, strict=False):
+        system.query_lang = None if lang == "auto" else lang
     report = run_evaluation(source, systems, list(config.metrics), settings=config.settings or None,
                             depth=config.depth, out=config.out, correction=config.correction, bias=config.bias)
     report.info["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}

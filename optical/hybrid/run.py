@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from optical.data.mmarco import load_mmarco_training
+from optical.data.mmarco import open_training
 from optical.distill import Objective, ObjectiveOutput
 from optical.distill.ot import OTObjective
 from optical.models import Encoder, TokenBatch
@@ -48,8 +48,9 @@ class HybridConfig(TrainConfig):
 
 
 def load_mmarco_triplet_set(root: str | Path, langs: tuple[str, ...] = (), limit: int | None = None) -> TripletSet:
-    """The mMARCO-layout training triples with every language's train queries and passages."""
-    texts = load_mmarco_training(root, langs, limit=limit)
+    """Training triples with every language's train queries and passages: an mMARCO-layout folder,
+    or an ir_datasets spec ``irds:<id with {lang}>`` (:func:`optical.data.mmarco.open_training`)."""
+    texts = open_training(root, langs, limit=limit)
     return TripletSet(texts.name, texts.triplets, texts.queries, texts.passages)
 
 

@@ -98,3 +98,32 @@ def test_collection_with_bm25(xquadr_root, capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert "| en→en | 1.0000 |" in out and "| **macro** | 1.0000 |" in out
     assert (tmp_path / "out" / "runs" / "bm25" / "mono" / "sw-sw.run").is_file()
+
+
+def test_query_lang_names_a_query_files_language_in_every_label(xquadr_root, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    queries = tmp_path / "sw-queries.tsv"
+    queries.write_text((xquadr_root / "queries" / "sw.tsv").read_text())
+    argv = ["evaluate", "--collection", str(xquadr_root), "--langs", "en", "--query-encoder", "bm25",
+            "--query-source", str(queries), "--query-lang", "sw", "--metrics", "AP", "--out", str(tmp_path / "out")]
+    assert _main(argv) == 0
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| sw→en |" in markdown and "en→en" not in markdown
+    stored = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(r["query_lang"], r["label"]) for r in stored["results"]] == [("sw", "sw→en")]
+    assert (tmp_path / "out" / "runs" / "bm25" / "mono" / "sw-en.run").is_file()
+    assert _main(argv[:-2] + ["--query-lang", "sw", "tl"]) == 2
+    assert "--query-lang: 2 values for 1 system(s)" in capsys.readouterr().err
+
+
+def test_trec_style_folder_on_the_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "clef-so"
+    root.mkdir()
+    (root / "topics.so.txt").write_text("<top>\n<num> Number: 1\n<title> bisad\n<desc> Description:\nbisad yar\n"
+                                        "</top>\n<top>\n<num> Number: 2\n<title> eey\n</top>\n")
+    (root / "qrels.txt").write_text("1 0 d1 1\n2 0 d2 1\n")
+    (root / "docs.tsv").write_text("d1\tbisad cat\nd2\teey dog\nd3\tshimbir bird\n")
+    argv = ["evaluate", "--collection", str(root), "--langs", "so", "--query-encoder", "bm25", "--metrics", "AP"]
+    assert _main(argv) == 0
+    assert "| so→en | 1.0000 |" in capsys.readouterr().out
