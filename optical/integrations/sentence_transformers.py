@@ -246,6 +246,11 @@ class OpticalDistillationLoss(nn.Module):
         """The loss with the objective ``optical distill --objective spec`` builds (see :func:`objective_from_spec`)."""
         return cls(model, teacher, objective_from_spec(model, teacher, spec, pairs=pairs, **options))
 
+    def set_progress(self, progress: float) -> None:
+        """Tell a scheduled objective (e.g. ``ot_schedule="warmup"``) how far training has come, in [0, 1]."""
+        if hasattr(self.objective, "set_progress"):
+            self.objective.set_progress(min(1.0, max(0.0, float(progress))))
+
     def teacher_features(self, english: dict[str, Any]) -> dict[str, Any]:
         """The English column's features as the teacher reads them, on the teacher's device."""
         if not self._shared_vocabulary:
@@ -280,6 +285,22 @@ class OpticalDistillationLoss(nn.Module):
     @property
     def citation(self) -> str:
         return CITATION
+
+
+def progress_callback(loss: OpticalDistillationLoss):
+    """A ``transformers.TrainerCallback`` that sets ``loss``'s training progress before every step.
+
+    Needed only by objectives with a weight schedule (``ot_schedule="warmup"`` or ``"decay"``):
+    as ``optical distill`` does, the progress of optimizer step :math:`s` of :math:`S` is
+    :math:`s / S`. Pass it as ``SentenceTransformerTrainer(..., callbacks=[progress_callback(loss)])``.
+    """
+    from transformers import TrainerCallback
+
+    class OpticalProgress(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            loss.set_progress(state.global_step / state.max_steps if state.max_steps else 0.0)
+
+    return OpticalProgress()
 
 
 class OpticalTransportLoss(OpticalDistillationLoss):

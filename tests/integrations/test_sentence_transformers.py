@@ -15,6 +15,7 @@ from optical.integrations.sentence_transformers import (
     OpticalDistillationLoss,
     OpticalTransportLoss,
     preprocess,
+    progress_callback,
     special_token_ids,
     token_batch,
 )
@@ -191,3 +192,31 @@ def test_model_fit_trains_with_the_loss(folders):
     student.fit(train_objectives=[(DataLoader(examples, batch_size=16, shuffle=True), loss)], epochs=6,
                 warmup_steps=0, optimizer_params={"lr": 1e-3}, show_progress_bar=False)
     assert fixed_batch_loss(loss, student, pairs) < 0.9 * before
+
+
+def test_scheduled_objective_follows_the_training_progress(folders, tmp_path):
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    teacher_folder, student_folder = folders
+    student = st_model(student_folder)
+    loss = OpticalDistillationLoss.from_spec(student, st_model(teacher_folder), "ot+nce", ot_schedule="warmup")
+    teacher_encoder, student_encoder = Encoder.load(teacher_folder), Encoder.load(student_folder)
+    reference = build_objective(DistillConfig(objective="ot+nce", ot_schedule="warmup"), teacher_encoder,
+                                student_encoder, PAIRS)
+    loss.set_progress(0.25)
+    reference.set_progress(0.25)  # the transport term at half its weight
+    assert_same(st_loss_and_grads(loss, student, PAIRS),
+                reference_loss_and_grads(reference, teacher_encoder, student_encoder, PAIRS))
+
+    pairs = synthetic_pairs(32)
+    dataset = Dataset.from_dict({"english": [p.src for p in pairs], "foreign": [p.tgt for p in pairs]})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=8, report_to="none",
+        save_strategy="no", use_cpu=True, disable_tqdm=True)
+    seen = []
+    original = loss.set_progress
+    loss.set_progress = lambda value: (seen.append(value), original(value))
+    SentenceTransformerTrainer(model=student, args=args, train_dataset=dataset, loss=loss,
+                               callbacks=[progress_callback(loss)]).train()
+    assert seen == [0.0, 0.25, 0.5, 0.75]
