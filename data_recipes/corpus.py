@@ -16,13 +16,9 @@ monolingual retrieval would be string matching).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,7 +50,7 @@ from data_recipes.crossrefs import (
     read_references_json,
 )
 from data_recipes.splits import DEFAULT_SPLIT, SPLIT_NAMES, BookSplit, draw_split
-from optical.cache import cache_dir
+from optical.cache import atomic_directory, cache_dir
 
 # Low-resource (Swahili, Tagalog, Bengali) and high-resource (French, German, Chinese) languages.
 DEFAULT_LANGS = ("sw", "tl", "bn", "fr", "de", "zh")
@@ -364,30 +360,8 @@ def prepare_corpus(config: BibleRecipeConfig) -> BibleCorpus:
     )
 
 
-@contextlib.contextmanager
-def staged_directory(final: Path) -> Iterator[Path]:
-    """Build into a fresh directory beside ``final``, then swap it in whole.
-
-    Files of an earlier build with other settings never linger, and an interrupted build
-    leaves the previous one intact.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.building-"))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    # mkdtemp and atomic_write create owner-only entries; built data is meant to be read by all.
-    os.chmod(staging, 0o755)
-    for path in staging.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    retired = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(retired)
-    staging.rename(final)
-    shutil.rmtree(retired, ignore_errors=True)
+# The recipes' name for it: build into a fresh folder beside the final one, then swap it in whole.
+staged_directory = atomic_directory
 
 
 def print_table(title: str, rows: Mapping[str, Mapping[str, int | float]]) -> None:

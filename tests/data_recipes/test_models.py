@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_recipes import models
+from data_recipes import e5s1, models
 from data_recipes._common import write_manifest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model here is local
@@ -44,13 +44,13 @@ def test_dequantize_hand_built_blocks():
         # block 3: (0 - 8) * 2**-24 = -2**-21
         + [-(2.0**-21)] * 32
     )
-    values = models.dequantize_q4_0(raw, 96)
+    values = e5s1.dequantize_q4_0(raw, 96)
     assert values.dtype == np.float32 and values.shape == (96,)
     np.testing.assert_array_equal(values, np.array(expected, dtype=np.float32))
     # Extra trailing bytes are ignored; a partial block is refused.
-    np.testing.assert_array_equal(models.dequantize_q4_0(raw + b"\x00" * 7, 64), values[:64])
+    np.testing.assert_array_equal(e5s1.dequantize_q4_0(raw + b"\x00" * 7, 64), values[:64])
     with pytest.raises(ValueError, match="whole blocks"):
-        models.dequantize_q4_0(raw, 40)
+        e5s1.dequantize_q4_0(raw, 40)
 
 
 # --------------------------------------------------------------------------- a synthetic E5S1 file
@@ -130,19 +130,19 @@ def synthetic(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_read_e5s1_round_trip(synthetic):
     path, tensors = synthetic
-    e5 = models.read_e5s1(path)
+    e5 = e5s1.read_e5s1(path)
     assert (e5.hidden, e5.layers, e5.heads, e5.ff, e5.vocab, e5.max_positions, e5.type_vocab) == (
         H, NL, NH, FF, VOC, MAXP, TVS,
     )  # fmt: skip
     assert e5.eps == pytest.approx(1e-12) and e5.block == 32 and e5.n_norm == 1
     assert e5.pieces == PIECES and (e5.bos, e5.eos, e5.pad, e5.unk) == (0, 2, 1, 3)
     assert e5.scores[4] == np.float32(-1.5)
-    state = models.e5s1_state_dict(e5)
+    state = e5s1.e5s1_state_dict(e5)
     assert len(state) == len(tensors)
     for name, (_, _, values) in tensors.items():
-        np.testing.assert_array_equal(state[models.bert_name(name)], values, err_msg=name)
-    assert models.bert_name("l1.fi.w") == "encoder.layer.1.intermediate.dense.weight"
-    assert models.bert_name("emb.pos") == "embeddings.position_embeddings.weight"
+        np.testing.assert_array_equal(state[e5s1.bert_name(name)], values, err_msg=name)
+    assert e5s1.bert_name("l1.fi.w") == "encoder.layer.1.intermediate.dense.weight"
+    assert e5s1.bert_name("emb.pos") == "embeddings.position_embeddings.weight"
 
 
 def test_read_e5s1_rejects_bad_files(synthetic, tmp_path):
@@ -150,10 +150,10 @@ def test_read_e5s1_rejects_bad_files(synthetic, tmp_path):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"GGUF" + path.read_bytes()[4:])
     with pytest.raises(ValueError, match="not an E5S1 file"):
-        models.read_e5s1(bad)
+        e5s1.read_e5s1(bad)
     write_e5s1(bad, {k: v for k, v in tensors.items() if k != "l1.oln.b"})
     with pytest.raises(ValueError, match="missing"):
-        models.read_e5s1(bad)
+        e5s1.read_e5s1(bad)
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -189,7 +189,7 @@ def test_converted_bert_matches_reference_forward(synthetic, tmp_path):
     from transformers import AutoModel
 
     path, tensors = synthetic
-    parameters = models.save_bert_from_e5s1(models.read_e5s1(path), tmp_path)
+    parameters = e5s1.save_bert_from_e5s1(e5s1.read_e5s1(path), tmp_path)
     model = AutoModel.from_pretrained(tmp_path, local_files_only=True).eval()
     assert type(model).__name__ == "BertModel"
     assert parameters == sum(p.numel() for p in model.parameters())
@@ -219,26 +219,6 @@ def test_is_built_detects_changed_files(tmp_path):
     assert not models.is_built(tmp_path, checksums=False)
     write_manifest(tmp_path, {"recipe_version": models.RECIPE_VERSION - 1})
     assert not models.is_built(tmp_path)
-
-
-def test_build_into_replaces_whole_folders_only(tmp_path):
-    final = tmp_path / "model"
-
-    def fill(text):
-        def run(build: Path) -> None:
-            (build / "weights").write_text(text)
-            if text == "broken":
-                raise RuntimeError("conversion failed")
-
-        return run
-
-    models._build_into(final, fill("one"))
-    models._build_into(final, fill("two"))
-    assert (final / "weights").read_text() == "two"
-    with pytest.raises(RuntimeError, match="conversion failed"):
-        models._build_into(final, fill("broken"))
-    assert (final / "weights").read_text() == "two"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folders left
 
 
 # --------------------------------------------------------------------------- the real folders
@@ -282,7 +262,10 @@ def test_teacher_loads_offline(teacher_dir):
     assert manifest["licence"]["model"].startswith("Apache-2.0")
     assert AutoTokenizer.from_pretrained(teacher_dir, local_files_only=True).vocab_size == 30522
     assert AutoModel.from_pretrained(teacher_dir, local_files_only=True).config.hidden_size == 384
-    vectors = models.encode(teacher_dir, ["The library opens at nine.", "The library opens at nine o'clock."])
+    from optical.models import Encoder
+
+    texts = ["The library opens at nine.", "The library opens at nine o'clock."]
+    vectors = Encoder.load(teacher_dir).encode(texts).numpy()
     assert vectors.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert float(vectors[0] @ vectors[1]) > 0.8
