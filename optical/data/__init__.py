@@ -7,9 +7,14 @@
 - :mod:`~optical.data.bitext`: TSV, Moses (line-aligned pair of files) and JSONL bitext.
 - :mod:`~optical.data.trec`: qrels (4 and 3 columns) and runs (strictly decreasing scores).
 - :mod:`~optical.data.wikiclir`, :mod:`~optical.data.mmarco`, :mod:`~optical.data.xquadr`:
-  collection layouts, each loaded into a :class:`Collection`.
+  collection layouts, each loaded into a :class:`Collection`; mMARCO training triplets with their
+  texts (:func:`open_training`).
+- :mod:`~optical.data.topics`: TREC topic files (SGML and TSV) and "topics + qrels + documents"
+  folders (CLEF, MATERIAL, CIRAL).
+- :mod:`~optical.data.layouts`: which layout a folder holds (:func:`detect_layout`).
 - :mod:`~optical.data.dictionary`: bilingual word lists and word-by-word query translation.
-- :mod:`~optical.data.irds`: any ``ir_datasets`` id, when that optional package is installed.
+- :mod:`~optical.data.irds`: any ``ir_datasets`` id, when that optional package is installed:
+  collections, bitext paired by shared ids (:func:`open_bitext`), training triplets.
 
 This layer imports nothing from the model, training or evaluation layers (no torch).
 """
@@ -34,10 +39,22 @@ from optical.data.collection import (
 )
 from optical.data.dictionary import read_dictionary, translate
 from optical.data.errors import DataFormatError, DataFormatWarning, OnError
-from optical.data.irds import load_irds
+from optical.data.irds import load_irds, open_bitext
 from optical.data.languages import LANGUAGE_NAMES, language_name
-from optical.data.mmarco import load_mmarco, load_mmarco_triples, read_triples, write_triples
+from optical.data.layouts import LAYOUTS, detect_layout
+from optical.data.mmarco import (
+    MmarcoLayout,
+    TrainingTexts,
+    load_mmarco,
+    load_mmarco_training,
+    load_mmarco_triples,
+    mmarco_layout,
+    open_training,
+    read_triples,
+    write_triples,
+)
 from optical.data.records import BitextPair, Document, Qrel, Query, RunEntry, Triple
+from optical.data.topics import Topic, load_trec_collection, read_topics, trec_paths
 from optical.data.trec import (
     Qrels,
     Run,
@@ -62,25 +79,35 @@ from optical.data.xquadr import load_xquadr, xquadr_languages, xquadr_paths
 
 __all__ = [
     "LANGUAGE_NAMES",
+    "LAYOUTS",
     "BitextPair",
     "Collection",
     "DataFormatError",
     "DataFormatWarning",
     "Document",
+    "MmarcoLayout",
     "OnError",
     "Qrel",
     "Qrels",
     "Query",
     "Run",
     "RunEntry",
+    "Topic",
+    "TrainingTexts",
     "Triple",
     "WikiClirTopic",
+    "detect_layout",
     "language_name",
     "load_irds",
     "load_mmarco",
+    "load_mmarco_training",
     "load_mmarco_triples",
+    "load_trec_collection",
     "load_wikiclir",
     "load_xquadr",
+    "mmarco_layout",
+    "open_bitext",
+    "open_training",
     "order_ranking",
     "read_bitext_jsonl",
     "read_bitext_moses",
@@ -90,14 +117,16 @@ __all__ = [
     "read_qrels",
     "read_qrels_records",
     "read_queries_tsv",
+    "read_topics",
     "read_trec_run",
     "read_trec_run_records",
+    "read_triples",
     "read_tsv_rows",
     "read_wikiclir_documents",
     "read_wikiclir_queries",
     "read_wikiclir_topics",
-    "read_triples",
     "translate",
+    "trec_paths",
     "wikiclir_paths",
     "write_bitext_jsonl",
     "write_bitext_moses",

@@ -154,14 +154,21 @@ def _record_id(record: Query | Document) -> str:
 def open_bitext(
     spec: str | Path, src_lang: str, tgt_lang: str, *, on_error: OnError = "raise"
 ) -> Iterator[BitextPair]:
-    """Bitext from ``irds:<id with {lang}>`` (queries paired by id), a ``.jsonl`` file or a ``src<TAB>tgt`` file.
+    """Bitext from ir_datasets queries paired by id, a ``.jsonl`` file or a ``src<TAB>tgt`` file.
+
+    The ir_datasets forms: ``irds:<id with {lang}>`` (the same dataset in both languages) or
+    ``irds:<source id>,<target id>``.
 
     Examples
     --------
-    ``open_bitext("irds:mmarco/v2/{lang}/train", "en", "pt")`` pairs mMARCO's English and
-    Portuguese training queries.
+    ``open_bitext("irds:mmarco/v2/{lang}/train", "es", "pt")`` pairs mMARCO's Spanish and
+    Portuguese training queries; ``open_bitext("irds:msmarco-passage/train,mmarco/v2/pt/train",
+    "en", "pt")`` pairs MS MARCO's English queries with their Portuguese translations.
     """
     text = str(spec)
+    if text.startswith(IRDS_PREFIX) and "," in text:
+        src_id, tgt_id = text[len(IRDS_PREFIX):].split(",", 1)
+        return irds_bitext(src_id, tgt_id, src_lang, tgt_lang)
     if text.startswith(IRDS_PREFIX):
         return irds_bitext(irds_id(text, src_lang), irds_id(text, tgt_lang), src_lang, tgt_lang)
     from optical.data.bitext import read_bitext_jsonl, read_bitext_tsv

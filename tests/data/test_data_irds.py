@@ -63,6 +63,7 @@ def test_bitext_pairs_queries_by_their_shared_ids(registered):
     pairs = list(open_bitext(registered, "en", "sw"))
     assert pairs == [BitextPair("what is a cat", "paka ni nini", "en", "sw", "1"),
                      BitextPair("where do dogs live", "mbwa wanaishi wapi", "en", "sw", "2")]
+    assert list(open_bitext("irds:optical-test/en,optical-test/sw", "en", "sw")) == pairs
 
 
 def test_training_triplets_with_every_languages_texts(registered):
