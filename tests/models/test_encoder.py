@@ -155,29 +155,3 @@ def test_sentence_transformers_reproduces_encode_with_projection_and_prompts(tmp
     assert torch.allclose(queries, encoder.encode(texts, kind="query"), atol=1e-5)
     assert torch.allclose(documents, encoder.encode(texts, kind="passage"), atol=1e-5)
     assert not torch.allclose(queries, documents, atol=1e-3)  # the prompts reach the model
-
-
-def test_readme_snippet_three_ways_give_the_same_vectors(tmp_path) -> None:
-    """The README's "Loading a saved student" snippet, on a tiny saved model."""
-    from transformers import AutoModel, AutoTokenizer
-
-    encoder, folder = _saved_student(tmp_path)
-    texts = ["habari dunia"]
-    # 1. optical
-    ours = Encoder.load(folder).encode(texts, kind="query")
-    # 2. plain transformers: the query prefix, mean pooling over the attention mask, the head, L2 norm
-    config = json.loads((folder / "optical_encoder.json").read_text())
-    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
-    batch = tokenizer([config["query_prefix"] + t for t in texts], padding=True, truncation=True,
-                      max_length=config["max_length"], return_tensors="pt")
-    with torch.no_grad():
-        states = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = (states * mask).sum(1) / mask.sum(1)
-        head = torch.load(folder / "optical_projection.pt")
-        plain = F.normalize(pooled @ head["weight"].T + head["bias"], dim=-1)
-    assert torch.allclose(plain, ours, atol=1e-5)
-    # 3. sentence-transformers, when installed
-    sentence_transformers = pytest.importorskip("sentence_transformers")
-    model = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
-    assert torch.allclose(model.encode_query(texts, convert_to_tensor=True), ours, atol=1e-5)
