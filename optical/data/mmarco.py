@@ -26,7 +26,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optical.data import languages
 from optical.data._lines import (
     PathLike,
     check_writable_id,
@@ -35,7 +34,7 @@ from optical.data._lines import (
 )
 from optical.data.collection import Collection, collect_documents, collect_queries, read_documents_tsv, read_queries_tsv
 from optical.data.errors import BadLines, OnError, check_on_error
-from optical.data.languages import language_name
+from optical.data.languages import language_code, language_name
 from optical.data.records import Triple
 from optical.data.trec import read_qrels
 
@@ -57,11 +56,6 @@ def _find(root: Path, name: str, subdirs: Iterable[str]) -> Path:
             return candidate
     tried = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(f"mMARCO file {name} not found (looked for {tried})")
-
-
-def language_code(name: str) -> str:
-    """The code of the lowercase English language name in an mMARCO file name; the name itself if unknown."""
-    return languages.language_code(name)
 
 
 @dataclass(frozen=True)
@@ -125,8 +119,8 @@ class MmarcoLayout:
 def mmarco_layout(root: PathLike) -> MmarcoLayout:
     """Find the collections, query files, qrels and triples under ``root`` (flat or nested as mMARCO's repository).
 
-    A language's code is the one :mod:`optical.data.languages` gives its name, or the name itself
-    (``amharic``) when the table has none.
+    A language's code is :func:`~optical.data.languages.language_code` of the name in the file
+    (``amharic`` -> ``am``; a name no table knows stays as it is).
     """
     root = Path(root)
     folders = [root, *(root / sub for sub in _SUBDIRS)]

@@ -108,16 +108,16 @@ def test_mmarco_queries_without_a_collection_search_the_english_documents(tmp_pa
     assert task.documents[0].texts == ("one cat", "two dogs")
 
 
-def test_mmarco_language_with_no_table_name(tmp_path):
-    # A file name the language table does not know still gives a language, named as the file is.
+def test_mmarco_language_outside_the_published_ones(tmp_path):
+    # The example: Amharic queries next to the English collection, asked for by code.
     root = _mmarco(tmp_path / "mmarco", {
         "english_collection.tsv": "100\tone cat\n",
         "amharic_queries.test.tsv": "1\tድመት\n",
         "qrels.test.tsv": "1\t0\t100\t1\n",
     })
-    source = open_source(root, split="test")
-    assert source.languages == ("amharic",)
-    assert [t.label for t in source.tasks(source.settings)] == ["amharic→en"]
+    for source in (open_source(root, split="test"), open_source(root, split="test", langs=["am"])):
+        assert source.languages == ("am",)
+        assert [t.label for t in source.tasks(source.settings)] == ["am→en"]
 
 
 def test_wikiclir_language_folders_are_found_by_their_relevance_files(wikiclir_root):
