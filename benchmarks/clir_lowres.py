@@ -21,8 +21,8 @@ Also: a learning curve over Swahili bitext size (one epoch each) in regime (b), 
 training step spent in the transport solve, query-encoding latency and memory, and model size
 (multilingual-e5-small truncated to 4 and 8 layers as students of the full model).  Every unit
 of work is a row of ``benchmarks/results/clir_lowres.json``; rerun the same command to resume.
-Hyperparameters are fixed in advance (lr, eps, temperature and steps from the issue-4 dev
-trial); nothing is selected on the test split.
+Hyperparameters are fixed in advance (lr, eps, temperature and steps from the Swahili dev trial,
+``benchmarks/distill_trial.py``); nothing is selected on the test split.
 """
 
 from __future__ import annotations
@@ -400,8 +400,8 @@ def write(ckpt: Checkpoint, args, started: float | None) -> str:
         f"and regime; the teacher is frozen and encodes the documents. Regime (a) keeps the embedding tables fixed "
         f"(a 250k-token vocabulary: faster steps, no forgetting of unseen tokens); regime (b) trains them (the "
         f"student must learn new words). Nothing was tuned on this split: lr, eps, temperature and batch come from "
-        f"the issue-4 dev trial. † differs from the zero-shot student, ‡ from the best baseline (both paired t-tests "
-        f"on per-query AP, Holm across the languages, alpha 0.05).\n")
+        f"the Swahili dev trial (benchmarks/distill_trial.py). † differs from the zero-shot student, ‡ from the "
+        f"best baseline (both paired t-tests on per-query AP, Holm across the languages, alpha 0.05).\n")
     for regime in ("a", "b"):
         if f"{regime}/zero-shot" not in ckpt:
             continue

@@ -1,4 +1,4 @@
-"""The solver demonstration behind ``optical solver-demo`` (the first quickstart, issue 2).
+"""The solver demonstration behind ``optical solver-demo``.
 
 It plants a known token alignment in a batch of ragged token sets, recovers it with
 :func:`optical.ot.sinkhorn`, checks the plans against POT and the three gradient modes against
