@@ -117,11 +117,12 @@ class ModelCardInfo:
 
     @classmethod
     def from_config(cls, config: Any, *, bitext_pairs: int, evaluations: Iterable[dict] = (),
-                    command: str | None = None) -> ModelCardInfo:
+                    command: str | None = None, **overrides: Any) -> ModelCardInfo:
         """From a training config with the fields of :class:`optical.distill.run.DistillConfig`.
 
         ``evaluations`` are the run's dev checks (``TrainResult.evaluations``, or
         :func:`read_evaluations` of its ``eval.jsonl``); the pairs per step count accumulation.
+        ``overrides`` replace fields, e.g. ``base_model=`` when the student was built in memory.
         """
         values = asdict(config) if is_dataclass(config) else dict(vars(config))
         options = {k: v for k, v in values.items() if k not in NOT_OPTIONS}
@@ -134,6 +135,10 @@ class ModelCardInfo:
         )
         if command is not None:
             info.command = command
+        for name, value in overrides.items():
+            if name not in {f.name for f in fields(cls)}:
+                raise TypeError(f"ModelCardInfo has no field {name!r}")
+            setattr(info, name, value)
         return info
 
     @classmethod

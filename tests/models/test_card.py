@@ -43,14 +43,14 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("card")
     write_bitext_tsv(root / "train.tsv", synthetic_pairs(48))
     write_bitext_tsv(root / "dev.tsv", synthetic_pairs(16, seed=7))
-    config = DistillConfig(out=str(root / "run"), teacher="tiny-teacher", student="tiny-student",
+    config = DistillConfig(out=str(root / "run"), teacher="tiny-teacher", student="",
                            bitext=str(root / "train.tsv"), dev_bitext=str(root / "dev.tsv"), src_lang="en",
                            tgt_lang="sw", objective="ot+nce", eps=0.1, nce_weight=0.5, steps=4, batch_size=8,
                            grad_accum=2, lr=3e-3, quiet=True, seed=3)
     result = distill(config, teacher=tiny_encoder(VOCABULARY, seed=0), student=tiny_encoder(VOCABULARY, seed=1))
     folder = root / "run" / "model"
     info = ModelCardInfo.from_config(config, bitext_pairs=48, evaluations=read_evaluations(root / "run" / "eval.jsonl"),
-                                     command="optical distill --objective ot+nce")
+                                     command="optical distill --objective ot+nce", base_model="tiny-student")
     write_model_card(folder, info)
     return folder, config, result
 
