@@ -25,12 +25,12 @@ tasks; :func:`open_source` opens a folder of any layout :mod:`optical.data.layou
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from optical.data import Collection, load_wikiclir, read_queries_tsv, xquadr_languages
+from optical.data import Collection, Document, Query, load_wikiclir, read_queries_tsv, xquadr_languages
 from optical.data.collection import collect_documents, collect_queries, read_documents_tsv
 from optical.data.errors import DataFormatWarning
 from optical.data.layouts import detect_layout
@@ -139,7 +139,11 @@ def available_settings(langs: Sequence[str], doc_langs: Sequence[str]) -> tuple[
 
 
 def _text_set(collection: Collection, lang: str, kind: str) -> TextSet:
-    records = collection.queries if kind == "queries" else collection.documents
+    return _sorted_texts(collection.queries if kind == "queries" else collection.documents, lang)
+
+
+def _sorted_texts(records: Mapping[str, Query | Document], lang: str) -> TextSet:
+    """The texts of ``{id: record}`` in id order."""
     ids = tuple(sorted(records))
     return TextSet(lang, ids, tuple(records[i].text for i in ids))
 
@@ -229,9 +233,7 @@ class WikiClirSource:
             path = wikiclir_paths(self.root, lang, "x2en").queries
         if not path.is_file():
             raise ValueError(f"no {lang} queries in {self.root} (looked for {path})")
-        records = {q.qid: q for q in read_wikiclir_queries(path, lang)}
-        ids = tuple(sorted(records))
-        return TextSet(lang, ids, tuple(records[i].text for i in ids))
+        return _sorted_texts({q.qid: q for q in read_wikiclir_queries(path, lang)}, lang)
 
 
 class ParallelSource:
@@ -302,8 +304,7 @@ class ParallelSource:
                 records = collect_queries(read_queries_tsv(path, lang), source=path)
             else:
                 records = collect_documents(read_documents_tsv(path, lang), source=path)
-            ids = tuple(sorted(records))
-            self._texts[(lang, kind)] = TextSet(lang, ids, tuple(records[i].text for i in ids))
+            self._texts[(lang, kind)] = _sorted_texts(records, lang)
         return self._texts[(lang, kind)]
 
     def queries_in(self, lang: str) -> TextSet:
@@ -422,6 +423,4 @@ def _one_lang(langs: Sequence[str], root: str | Path) -> str | None:
 
 def read_query_file(path: str | Path, lang: str = "file") -> TextSet:
     """Queries from a ``qid<TAB>text`` file (e.g. the English version of each query), labelled ``lang``."""
-    records = {q.qid: q for q in read_queries_tsv(path, lang)}
-    ids = tuple(sorted(records))
-    return TextSet(lang, ids, tuple(records[i].text for i in ids))
+    return _sorted_texts({q.qid: q for q in read_queries_tsv(path, lang)}, lang)

@@ -127,3 +127,16 @@ def test_trec_style_folder_on_the_command_line(tmp_path, capsys, monkeypatch):
     argv = ["evaluate", "--collection", str(root), "--langs", "so", "--query-encoder", "bm25", "--metrics", "AP"]
     assert _main(argv) == 0
     assert "| so→en | 1.0000 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "wikiclir/sw", "--query-encoder", "bm25"], "--dataset takes an ir_datasets id written irds:"),
+        (["--dataset", "irds:wikiclir/sw", "--collection", "x", "--query-encoder", "bm25"],
+         "give --collection or --dataset, not both"),
+    ],
+)
+def test_dataset_flag_is_checked(argv, message, capsys):
+    assert _main(["evaluate", *argv]) == 2
+    assert message in capsys.readouterr().err
