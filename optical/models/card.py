@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from optical.cache import atomic_write
+
 CARD_NAME = "README.md"
 INFO_NAME = "optical_card.json"
 
@@ -264,9 +266,8 @@ def _library_versions() -> list[str]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path) as handle:
+        handle.write(text)
 
 
 def write_model_card(folder: str | os.PathLike, info: ModelCardInfo) -> Path:
