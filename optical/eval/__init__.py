@@ -5,9 +5,11 @@
 - :mod:`~optical.eval.metrics`: :func:`evaluate` (``trec_eval -c``: ties by docid descending,
   judged queries missing from the run score 0), per-query values kept.
 - :mod:`~optical.eval.retrieval`: exact chunked :func:`dense_search`, :func:`maxsim_rerank`,
-  :func:`exact_ranks`; :mod:`~optical.eval.bm25`: Lucene BM25.
+  :func:`exact_ranks`; :mod:`~optical.eval.bm25`: Lucene BM25 (CJK bigrams, script-aware tokens).
+- :mod:`~optical.eval.retrievers`: the ``Retriever`` protocol, dense and BM25 retrievers, ``EncoderCache``.
 - :mod:`~optical.eval.encoding`: encoded texts cached by model and content.
-- :mod:`~optical.eval.collections`: mono / cross / multi tasks of WikiCLIR, XQuAD-R, mMARCO layouts.
+- :mod:`~optical.eval.collections`: the ``Source`` protocol; mono / cross / multi tasks of WikiCLIR,
+  XQuAD-R, mMARCO layouts, TREC-style folders and ``ir_datasets`` ids.
 - :mod:`~optical.eval.significance`: paired t-test, Holm and Bonferroni.
 - :mod:`~optical.eval.bias`: rank distance, parallel cosine, bitext P@1.
 - :mod:`~optical.eval.mining`: hard negatives for training triplets from any run (BM25 or a model's).
