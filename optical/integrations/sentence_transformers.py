@@ -35,18 +35,7 @@ from torch import nn
 
 from optical.distill import Objective, WeightedObjectives
 from optical.models import Encoder, EncoderConfig, TokenBatch
-
-CITATION = """
-@inproceedings{huang2023optical,
-    title = "Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport
-             Distillation",
-    author = "Huang, Zhiqi and Yu, Puxuan and Allan, James",
-    booktitle = "Proceedings of the Sixteenth ACM International Conference on Web Search and Data Mining (WSDM '23)",
-    year = "2023",
-    publisher = "Association for Computing Machinery",
-    url = "https://arxiv.org/abs/2301.12566",
-}
-"""
+from optical.models.card import CITATION
 
 INSTALL_HINT = "pip install 'optical[st]' (or pip install 'sentence-transformers[train]')"
 
