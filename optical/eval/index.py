@@ -127,7 +127,7 @@ class DenseIndex:
             log.info("faiss is not installed: exact search by brute force (pip install 'optical[faiss]')")
         if self.config.kind in ("hnsw", "ivf") or (self.config.kind == "exact" and faiss_available()):
             self.faiss_index = self._build()
-            self.doc_norm = max_norm(doc_vectors)
+        self.doc_norm = max_norm(doc_vectors)  # bounds the rounding of every backend's scores
 
     @property
     def backend(self) -> str:
@@ -182,7 +182,7 @@ class DenseIndex:
         check_search(query_vectors, self.doc_vectors, k)
         if self.faiss_index is None or (self.config.kind == "exact" and query_vectors.device.type != "cpu"):
             return dense_search(query_vectors, self.doc_vectors, k, chunk_size=self.config.chunk_size,
-                                doc_ids=self.doc_ids)
+                                doc_ids=self.doc_ids, doc_norm=self.doc_norm)
         exact = self.config.kind == "exact"
         return refine_topk(
             query_vectors, self.doc_vectors, k, self._faiss_candidates(query_vectors), doc_ids=self.doc_ids,

@@ -102,7 +102,7 @@ def max_norm(doc_vectors: VectorsLike, chunk_size: int = 65536) -> float:
     for start in range(0, doc_vectors.shape[0], chunk_size):
         block = doc_vectors[start:start + chunk_size]
         block = torch.from_numpy(np.array(block, dtype=np.float64)) if isinstance(block, np.ndarray) else block
-        largest = max(largest, float(block.detach().to("cpu", torch.float64).norm(dim=1).max()))
+        largest = max(largest, float(block.detach().to(torch.float64).norm(dim=1).max()))
     return largest
 
 
@@ -226,6 +226,7 @@ def dense_search(
     chunk_size: int = 16384,
     query_chunk_size: int = 1024,
     doc_ids: Sequence[str] | None = None,
+    doc_norm: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Exact top-:math:`k` inner-product search by brute force, streaming over document chunks.
 
@@ -247,6 +248,8 @@ def dense_search(
     doc_ids
         The ``D`` document ids: equal scores at the cut keep the larger id, as ``trec_eval``
         ranks them.
+    doc_norm
+        :func:`max_norm` of ``doc_vectors`` if known (else one more pass over them computes it).
 
     Returns
     -------
@@ -260,7 +263,8 @@ def dense_search(
 
     check_search(query_vectors, doc_vectors, k, chunk_size, query_chunk_size)
     roundoff = torch.finfo(query_vectors.dtype).eps / 2
-    return refine_topk(query_vectors, doc_vectors, k, candidates, doc_ids=doc_ids, unit_roundoff=roundoff)
+    return refine_topk(query_vectors, doc_vectors, k, candidates, doc_ids=doc_ids, unit_roundoff=roundoff,
+                       doc_norm=doc_norm)
 
 
 def topk_to_run(
