@@ -15,9 +15,15 @@ RUN = "1 Q0 a 1 1.0 r\n1 Q0 b 2 1.0 r\n1 Q0 c 3 1.0 r\n9 Q0 a 1 1.0 r\n"
 
 def _main(argv: list[str]) -> int:
     """The real ``optical`` command (``optical.cli.main``)."""
+    import torch
+
     from optical.cli import main
 
-    return main(argv)
+    try:
+        return main(argv)
+    finally:
+        # main turns flush-to-zero on for the whole process; later tests (hypothesis) need subnormals.
+        torch.set_flush_denormal(False)
 
 
 @pytest.fixture
