@@ -201,7 +201,7 @@ class WikiClirSource:
 
     def __init__(self, root: str | Path, langs: Sequence[str] = (), *, max_queries: int | None = None) -> None:
         self.root = wikiclir_root(root)
-        self.name = str(root)
+        self.name = str(self.root)
         english = self.root / "english"
         self.direction = "x2en" if (english / "wiki_en.documents").is_file() else "en2x"
         present = sorted(wikiclir_languages(self.root, self.direction))
@@ -259,7 +259,7 @@ class ParallelSource:
         if layout not in ("xquadr", "mmarco"):
             raise ValueError(f"layout must be 'xquadr' or 'mmarco', got {layout!r}")
         self.root, self.layout, self.split, self.max_queries = Path(root), layout, split, max_queries
-        self.name = str(root)
+        self.name = str(self.root)
         if layout == "xquadr":
             self._query_files = {lang: xquadr_paths(self.root, lang).queries
                                  for lang in xquadr_query_languages(self.root)}
