@@ -28,7 +28,7 @@ class AlignConfig:
 
     source: str = field(default="", metadata={"help": "source (English) sentence, read by the teacher"})
     target: str = field(default="", metadata={"help": "target (foreign) sentence, read by the student"})
-    teacher: str = field(default="", metadata={"help": "teacher model: hub name or folder (required)"})
+    teacher: str = field(default="", metadata={"help": "teacher model: hub name or folder", "required": True})
     student: str = field(default="", metadata={"help": "student model: hub name or folder (empty: the teacher)"})
     eps: float = field(default=0.05, metadata={"help": "OT: entropic regularisation"})
     ot_max_iter: int = field(default=200, metadata={"help": "OT: Sinkhorn iterations at most"})

@@ -244,8 +244,10 @@ def build_config(config_cls: type[Config], args: argparse.Namespace | None = Non
         if typing.get_origin(kind) is tuple and isinstance(value, list):
             values[name] = tuple(value)
     missing = [flag(name) for name, f in fields.items() if f.metadata.get("required") and not values.get(name)]
+    if len(missing) == 1:
+        raise ValueError(f"{missing[0]} is required")
     if missing:
-        raise ValueError(f"the following options are required: {', '.join(missing)}")
+        raise ValueError(f"{', '.join(missing[:-1])} and {missing[-1]} are required")
     for name, value in values.items():
         _check_choice(fields[name], value)
         if name == "device" and isinstance(value, str):

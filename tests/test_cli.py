@@ -106,7 +106,11 @@ def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys) -> None:
 
 def test_required_flags_are_named_and_marked(capsys) -> None:
     assert main(["distill", "--bitext", "b.tsv"]) == 2
-    assert _error(capsys) == "optical distill: error: the following options are required: --teacher, --student"
+    assert _error(capsys) == "optical distill: error: --teacher and --student are required"
+    assert main(["train-hybrid", "--steps", "1"]) == 2
+    assert _error(capsys) == "optical train-hybrid: error: --model and --collection are required"
+    assert main(["align", "--source", "a", "--target", "b"]) == 2
+    assert _error(capsys) == "optical align: error: --teacher is required"
 
 
 def test_every_command_has_a_description_and_tidy_help(capsys) -> None:

@@ -133,7 +133,7 @@ def test_yaml_is_named_as_unsupported(tmp_path) -> None:
 
 
 def test_required_option_may_come_from_the_file_or_a_flag(tmp_path) -> None:
-    with pytest.raises(ValueError, match="required: --model"):
+    with pytest.raises(ValueError, match="--model is required"):
         build_config(Typed, _typed_parser().parse_args([]))
     assert build_config(Typed, _typed_parser().parse_args(["--model", "m"])).model == "m"
 

@@ -23,8 +23,10 @@ from .sampler import MODES, Batch, HybridBatchSampler, TripletSet
 class HybridConfig(TrainConfig):
     """Everything ``optical train-hybrid`` needs; every field is also a ``--flag``."""
 
-    model: str = field(default="", metadata={"help": "the dual encoder to fine-tune: hub name or folder"})
-    collection: str = field(default="", metadata={"help": "mMARCO-layout folder with training triples"})
+    model: str = field(default="", metadata={
+        "help": "the dual encoder to fine-tune: hub name or folder", "required": True})
+    collection: str = field(default="", metadata={
+        "help": "mMARCO-layout folder with training triples", "required": True})
     langs: tuple[str, ...] = field(default=(), metadata={"help": "languages to train on (default: all present)"})
     mode: str = field(default="hybrid", metadata={"help": "mono, cross or hybrid"})
     alpha: float = field(default=0.5, metadata={"help": "hybrid: probability of a monolingual batch"})

@@ -41,6 +41,8 @@ def downloads_allowed() -> bool:
 def check_model_source(name: str) -> bool:
     """Return whether ``name`` is a local folder; raise :class:`~optical.config.InputError` if it is
     not and downloads are not allowed (:func:`downloads_allowed`)."""
+    if not name:
+        raise ValueError("no model given (an empty name)")
     if Path(name).expanduser().is_dir():
         return True
     if downloads_allowed():

@@ -129,6 +129,8 @@ def test_a_name_that_is_no_folder_fails_fast_unless_downloads_are_allowed(tmp_pa
         Encoder.load("intfloat/e5-smal")
     with pytest.raises(InputError):
         Encoder(EncoderConfig(model=str(tmp_path / "missing")))
+    with pytest.raises(ValueError, match="no model given"):
+        Encoder.load("")  # not the current folder
     # Allowed: the name goes to transformers (kept offline here, so it fails there, not in our check).
     monkeypatch.setenv("OPTICAL_ALLOW_DOWNLOAD", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
