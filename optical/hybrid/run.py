@@ -28,7 +28,7 @@ class HybridConfig(TrainConfig):
     collection: str = field(default="", metadata={
         "help": "mMARCO-layout folder with training triples", "required": True})
     langs: tuple[str, ...] = field(default=(), metadata={"help": "languages to train on (default: all present)"})
-    mode: str = field(default="hybrid", metadata={"help": "mono, cross or hybrid"})
+    mode: str = field(default="hybrid", metadata={"help": "batch composition", "choices": MODES})
     alpha: float = field(default=0.5, metadata={"help": "hybrid: probability of a monolingual batch"})
     temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature"})
     max_length: int = field(default=64, metadata={"help": "tokens per text"})
