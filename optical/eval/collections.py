@@ -240,8 +240,9 @@ class ParallelSource:
     """A multi-parallel collection: the XQuAD-R layout, or mMARCO (``split`` names the query set).
 
     A language with queries but no documents of its own searches the other languages'
-    documents (``cross`` and ``multi`` only).  With ``langs`` given, documents are those of the
-    given languages that have them, or every language's when none of them has.  Files of an
+    documents (``cross`` and ``multi`` only), and a language with documents but no queries is
+    searched only.  With ``langs`` given, documents are those of the given languages that have
+    them, or every language's when none of them has.  Files of an
     mMARCO folder that are not read are named in one :class:`~optical.data.errors.DataFormatWarning`.
     """
 
@@ -288,8 +289,10 @@ class ParallelSource:
         missing = [lang for lang in self.languages if lang not in present]
         if missing:
             raise ValueError(f"{root}: no {layout} files for {missing}; present: {present}")
-        self.document_languages = tuple(lang for lang in self.languages if lang in self._doc_files) or tuple(
-            sorted(self._doc_files))
+        # Given languages keep their own documents (or, having none, search every collection);
+        # by default every collection is searched, a language without queries included.
+        chosen = tuple(lang for lang in self.languages if lang in self._doc_files) if langs else ()
+        self.document_languages = chosen or tuple(sorted(self._doc_files))
         self.settings = available_settings(self.languages, self.document_languages)
         self._qrels: Qrels | None = None
         self._texts: dict[tuple[str, str], TextSet] = {}

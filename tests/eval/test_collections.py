@@ -108,6 +108,19 @@ def test_mmarco_queries_without_a_collection_search_the_english_documents(tmp_pa
     assert task.documents[0].texts == ("one cat", "two dogs")
 
 
+def test_mmarco_collection_without_queries_is_searched_only(tmp_path):
+    root = _mmarco(tmp_path / "mmarco", {
+        "english_collection.tsv": "100\tone cat\n",
+        "english_queries.dev.tsv": "1\tcat\n",
+        "german_collection.tsv": "100\teine Katze\n",
+        "qrels.dev.tsv": "1\t0\t100\t1\n",
+    })
+    source = open_source(root)
+    assert source.languages == ("en",) and source.document_languages == ("de", "en")
+    assert [(t.setting, t.label) for t in source.tasks(source.settings)] == [
+        ("mono", "en→en"), ("cross", "en→de"), ("multi", "en→all")]
+
+
 def test_mmarco_language_outside_the_published_ones(tmp_path):
     # The example: Amharic queries next to the English collection, asked for by code.
     root = _mmarco(tmp_path / "mmarco", {
