@@ -138,3 +138,16 @@ def test_evaluate_correction_choices_are_the_librarys() -> None:
     from optical.eval.significance import CORRECTIONS as LIBRARY
 
     assert set(CORRECTIONS) == set(LIBRARY)
+
+
+def test_path_options_from_a_config_file_are_paths(tmp_path, capsys) -> None:
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\n")
+    run = tmp_path / "run.trec"
+    run.write_text("q1 Q0 d1 1 1.0 r\n")
+    config = tmp_path / "evaluate.toml"
+    config.write_text(f'run = "{run}"\nqrels = "{qrels}"\nmetrics = ["AP"]\nper-query = true\n'
+                      f'out = "{tmp_path / "out"}"\n')
+    assert main(["evaluate", "--config", str(config)]) == 0  # a str out would fail at out.mkdir
+    assert "q1\tAP\t1.0000" in capsys.readouterr().out
+    assert (tmp_path / "out" / "results.json").is_file()
