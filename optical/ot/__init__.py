@@ -12,10 +12,11 @@ from __future__ import annotations
 from ._costs import COSTS, cosine_cost, sqeuclidean_cost, transport_loss
 from ._problem import lengths_to_mask
 from ._result import TransportPlan
-from ._sinkhorn import DEFAULT_TOL, GRAD_MODES, METHODS, epsilon_schedule, sinkhorn
+from ._sinkhorn import DEFAULT_TOL, GRAD_MODES, METHODS, ConvergenceWarning, epsilon_schedule, sinkhorn
 
 __all__ = [
     "COSTS",
+    "ConvergenceWarning",
     "DEFAULT_TOL",
     "GRAD_MODES",
     "METHODS",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._problem import _as_mask
+from ._problem import as_mask
+from ._sinkhorn import sinkhorn
 
 
 def _pair_mask(x: torch.Tensor, y: torch.Tensor, x_mask, y_mask) -> torch.Tensor | None:
-    xm = _as_mask(x_mask, "x_mask", x.shape[0], x.shape[1], x.device)
-    ym = _as_mask(y_mask, "y_mask", y.shape[0], y.shape[1], y.device)
+    xm = as_mask(x_mask, "x_mask", x.shape[0], x.shape[1], x.device)
+    ym = as_mask(y_mask, "y_mask", y.shape[0], y.shape[1], y.device)
     if xm is None and ym is None:
         return None
     xm = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if xm is None else xm
@@ -80,8 +81,6 @@ def transport_loss(
     >>> bool(student.grad[1, 7:].abs().sum() == 0)
     True
     """
-    from ._sinkhorn import sinkhorn
-
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
     if reduction not in ("mean", "sum", "none"):

@@ -76,7 +76,11 @@ class ImplicitPlan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_plan):  # noqa: D102
         plan, mask_a, mask_b = ctx.saved_tensors
-        eps, tau = ctx.eps, ctx.tau
+        tau = ctx.tau
+        # eps: a float, or one per item (items whose budget ran out in different stages).
+        eps = eps_3d = ctx.eps
+        if not isinstance(eps, float):
+            eps, eps_3d = eps.view(-1, 1), eps.view(-1, 1, 1)
         kappa = 1.0 if tau is None else 1.0 + eps / tau
         weighted = plan * grad_plan
         h_rows = weighted.sum(2) / eps
@@ -88,5 +92,5 @@ class ImplicitPlan(torch.autograd.Function):
             x, y = _schur_solve(plan, h_rows, h_cols, d_rows, d_cols, mask_a, balanced)
         else:
             y, x = _schur_solve(plan.transpose(1, 2), h_cols, h_rows, d_cols, d_rows, mask_b, balanced)
-        grad_cost = plan * (x.unsqueeze(2) + y.unsqueeze(1)) - weighted / eps
+        grad_cost = plan * (x.unsqueeze(2) + y.unsqueeze(1)) - weighted / eps_3d
         return grad_cost, None, None, None, None, None

@@ -17,8 +17,10 @@ and the solves that must never synchronise with the device (fixed iteration coun
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from ._driver import SinkhornState, drive, row_index, take, working_rows
 from ._problem import Problem
 
 
@@ -65,6 +67,86 @@ def _relax(old: torch.Tensor | None, new: torch.Tensor, omega: float, mask: torc
     return torch.where(mask, new, torch.full_like(new, float("-inf")))
 
 
+class _LogDomain:
+    """Log-domain iterations on a working set of items; differentiable unless ``inplace``."""
+
+    start_iterations = 0
+    checks_without_tol = False  # without a tolerance nothing is read back to the host
+
+    def __init__(self, problem: Problem, *, tau, tol, omega, init_g, inplace) -> None:
+        self.problem, self.tau, self.tol, self.omega, self.inplace = problem, tau, tol, omega, inplace
+        self.batch = problem.cost.shape[0]
+        self.device = problem.cost.device
+        b = problem.b
+        g = torch.zeros_like(b) if init_g is None else init_g.to(b.dtype)
+        self.g_full = torch.where(problem.mask_b, g, torch.full_like(g, float("-inf")))
+        self.f_full: torch.Tensor | None = None
+        # Carried from stage to stage as the solver always did: a stage's plain start keeps it.
+        self.col_full = torch.zeros_like(problem.a[:, 0])
+
+    def start(self, stage: int, eps: float, ids: np.ndarray) -> None:
+        self.eps, self.rho = eps, rho_of(eps, self.tau)
+        self._load(ids)
+
+    def _load(self, ids: np.ndarray) -> None:
+        p, rows = self.problem, working_rows(ids, self.batch, self.device)
+        self.ids = ids
+        self.cost, self.a, self.b = take(p.cost, rows), take(p.a, rows), take(p.b, rows)
+        self.log_a, self.log_b = take(p.log_a, rows), take(p.log_b, rows)
+        self.mask_a, self.mask_b = take(p.mask_a, rows), take(p.mask_b, rows)
+        self.f, self.g = take(self.f_full, rows), take(self.g_full, rows)
+        self.col_error = take(self.col_full, rows)
+        self.buf = torch.empty_like(self.cost) if self.inplace else None
+
+    def compact(self, keep: np.ndarray) -> None:
+        rows = row_index(keep, self.device)
+        state = [take(x, rows) for x in (self.f, self.g, self.col_error, self.f_tilde)]
+        self._load(self.ids[keep])
+        self.f, self.g, self.col_error, self.f_tilde = state
+
+    def half(self) -> None:
+        self.f_tilde = -self.eps * soft_min(self.log_b + self.g / self.eps, self.cost, self.eps, dim=2, buf=self.buf)
+
+    def ready(self) -> bool:
+        return self.f is not None
+
+    def measure(self) -> torch.Tensor:
+        rows = self.a * torch.exp((self.f - self.f_tilde) / self.eps)
+        return (rows - marginal_target(self.a, self.f, self.mask_a, self.tau)).abs().sum(1).detach() + self.col_error
+
+    def on_check(self, checked, error, stage_iter, converged, ending) -> None:
+        pass
+
+    def step(self, stage_iter: int, next_checked: bool) -> None:
+        eps, rho = self.eps, self.rho
+        relax = self.omega if stage_iter >= PLAIN_START else 1.0
+        self.f = _relax(self.f, rho * self.f_tilde, relax, self.mask_a)
+        g_tilde = -eps * soft_min(self.log_a + self.f / eps, self.cost, eps, dim=1, buf=self.buf)
+        g_new = _relax(self.g, rho * g_tilde, relax, self.mask_b)
+        if self.tol is not None and relax != 1.0:
+            cols = self.b * torch.exp((g_new - g_tilde) / eps)
+            self.col_error = (cols - marginal_target(self.b, g_new, self.mask_b, self.tau)).abs().sum(1).detach()
+        self.g = g_new
+
+    def retire(self, rows: np.ndarray, final: np.ndarray, error) -> None:
+        if self.f is None:  # no iteration yet (max_iter == 0): one half-step so that the plan is defined
+            self.f = _relax(None, self.rho * self.f_tilde, self.omega, self.mask_a)
+        # Out of place: the state may carry an autograd graph.
+        if len(rows) == self.batch:  # the whole batch, in order: no copy
+            self.f_full, self.g_full, self.col_full = self.f, self.g, self.col_error
+            return
+        index = torch.as_tensor(rows, dtype=torch.long, device=self.device)
+        targets = torch.as_tensor(self.ids[rows], dtype=torch.long, device=self.device)
+        if self.f_full is None:
+            self.f_full = torch.full_like(self.problem.a, float("-inf"))
+        self.f_full = self.f_full.index_copy(0, targets, self.f.index_select(0, index))
+        self.g_full = self.g_full.index_copy(0, targets, self.g.index_select(0, index))
+        self.col_full = self.col_full.index_copy(0, targets, self.col_error.index_select(0, index))
+
+    def finish(self):
+        return self.f_full, self.g_full, None
+
+
 def solve_log(
     problem: Problem,
     schedule: list[float],
@@ -77,62 +159,26 @@ def solve_log(
     omega: float,
     init_g: torch.Tensor | None,
     inplace: bool,
-) -> tuple[torch.Tensor, torch.Tensor, int, float, torch.Tensor | None]:
-    """Run log-domain iterations over the epsilon ``schedule``.
+) -> SinkhornState:
+    """Run log-domain iterations over the epsilon ``schedule`` (stopping as in
+    :func:`optical.ot._driver.drive`); the plan is left to :func:`plan_from_potentials`.
 
-    Returns ``(f, g, iterations, eps, marginal_error)``: ``eps`` is the stage the solve ended in
-    and ``marginal_error`` that of the returned potentials as the last check measured it
-    (``None`` when no check ran).
-
-    The last stage runs until the marginal error is at most ``tol`` or ``max_iter`` iterations
-    are spent in all; earlier stages stop at ``max(tol, stage_tol)``. With ``tol=None`` every
-    stage runs a fixed share of ``max_iter`` and no value is ever read back to the host.
+    With ``tol=None`` every stage runs a fixed share of ``max_iter`` and no value is ever read
+    back to the host.
     """
-    cost, a, b, log_a, log_b = problem.cost, problem.a, problem.b, problem.log_a, problem.log_b
-    mask_a, mask_b = problem.mask_a, problem.mask_b
-    buf = torch.empty_like(cost) if inplace else None
-    g = torch.zeros_like(b) if init_g is None else init_g.to(b.dtype)
-    g = torch.where(mask_b, g, torch.full_like(g, float("-inf")))
-    f: torch.Tensor | None = None
-    col_error = torch.zeros_like(a[:, 0])
-    error: torch.Tensor | None = None
-    iterations = 0
-    eps = schedule[0]
-    for stage, eps in enumerate(schedule):
-        rho = rho_of(eps, tau)
-        last = stage == len(schedule) - 1
-        budget = max_iter - iterations if (last or tol is not None) else max(1, max_iter // len(schedule))
-        target = None if tol is None else (tol if last else max(tol, stage_tol))
-        stage_iter = 0
-        while True:
-            f_tilde = -eps * soft_min(log_b + g / eps, cost, eps, dim=2, buf=buf)
-            if target is not None and f is not None and (stage_iter % check_every == 0 or stage_iter >= budget):
-                rows = a * torch.exp((f - f_tilde) / eps)
-                error = (rows - marginal_target(a, f, mask_a, tau)).abs().sum(1).detach() + col_error
-                if float(error.max()) <= target:
-                    break
-            if stage_iter >= budget:
-                break
-            relax = omega if stage_iter >= PLAIN_START else 1.0
-            f = _relax(f, rho * f_tilde, relax, mask_a)
-            g_tilde = -eps * soft_min(log_a + f / eps, cost, eps, dim=1, buf=buf)
-            g_new = _relax(g, rho * g_tilde, relax, mask_b)
-            if tol is not None and relax != 1.0:
-                cols = b * torch.exp((g_new - g_tilde) / eps)
-                col_error = (cols - marginal_target(b, g_new, mask_b, tau)).abs().sum(1).detach()
-            g = g_new
-            error = None  # the state moved on since the last check
-            iterations += 1
-            stage_iter += 1
-        if iterations >= max_iter:
-            break
-    if f is None:  # max_iter == 0: one half-step so that the plan is defined
-        f = _relax(None, rho_of(eps, tau) * f_tilde, omega, mask_a)
-    return f, g, iterations, eps, error
+    engine = _LogDomain(problem, tau=tau, tol=tol, omega=omega, init_g=init_g, inplace=inplace)
+    return drive(engine, engine.batch, schedule, tol=tol, stage_tol=stage_tol, max_iter=max_iter,
+                 check_every=check_every, device=engine.device, dtype=problem.cost.dtype)
 
 
-def plan_from_potentials(problem: Problem, f: torch.Tensor, g: torch.Tensor, eps: float) -> torch.Tensor:
-    r""":math:`P_{ij} = \exp(\log a_i + \log b_j + (f_i + g_j - C_{ij})/\varepsilon)`, zero on padding."""
+def plan_from_potentials(
+    problem: Problem, f: torch.Tensor, g: torch.Tensor, eps: float | torch.Tensor
+) -> torch.Tensor:
+    r""":math:`P_{ij} = \exp(\log a_i + \log b_j + (f_i + g_j - C_{ij})/\varepsilon)`, zero on padding.
+
+    ``eps``: a float, or one per item [B].
+    """
+    eps = eps if isinstance(eps, float) else eps.view(-1, 1, 1)
     exponent = (f.unsqueeze(2) + g.unsqueeze(1) - problem.cost) / eps
     exponent = exponent + problem.log_a.unsqueeze(2) + problem.log_b.unsqueeze(1)
     return torch.exp(exponent)

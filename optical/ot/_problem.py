@@ -39,10 +39,6 @@ class Problem:
     mask_a: torch.Tensor
     mask_b: torch.Tensor
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.cost.shape)  # type: ignore[return-value]
-
 
 def solve_dtype(dtype: torch.dtype) -> torch.dtype:
     """float16 and bfloat16 are solved in float32; float32 and float64 as they are."""
@@ -55,7 +51,8 @@ def lengths_to_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
     return positions[None, :] < lengths[:, None]
 
 
-def _as_mask(mask: torch.Tensor | None, name: str, batch: int, size: int, device) -> torch.Tensor | None:
+def as_mask(mask: torch.Tensor | None, name: str, batch: int, size: int, device) -> torch.Tensor | None:
+    """Validate a mask (bool [batch, size] or lengths [batch]) into a bool mask, or None."""
     if mask is None:
         return None
     if not isinstance(mask, torch.Tensor):
@@ -151,7 +148,7 @@ def prepare(
     """
     if not isinstance(cost, torch.Tensor) or cost.dim() != 3:
         shape = tuple(cost.shape) if isinstance(cost, torch.Tensor) else type(cost).__name__
-        raise ValueError(f"cost must be a tensor of shape [B, n, m], got {shape}")
+        raise ValueError(f"cost must be a tensor of shape [B, n, m] or [n, m], got {shape}")
     if not cost.is_floating_point():
         raise ValueError(f"cost must be a floating-point tensor, got {cost.dtype}")
     batch, n, m = cost.shape
@@ -159,8 +156,8 @@ def prepare(
         raise ValueError(f"cost has an empty dimension: shape {tuple(cost.shape)}")
     device = cost.device
     dtype = solve_dtype(cost.dtype)
-    ma = _as_mask(mask_a, "mask_a", batch, n, device)
-    mb = _as_mask(mask_b, "mask_b", batch, m, device)
+    ma = as_mask(mask_a, "mask_a", batch, n, device)
+    mb = as_mask(mask_b, "mask_b", batch, m, device)
     a_w, real_a = _weights(a, "a", ma, batch, n, dtype, device, balanced=balanced, check=check)
     b_w, real_b = _weights(b, "b", mb, batch, m, dtype, device, balanced=balanced, check=check)
 

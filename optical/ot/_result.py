@@ -26,7 +26,8 @@ class TransportPlan:
         The entropic objective :math:`\langle P, C\rangle + \varepsilon\,\mathrm{KL}(P\,\|\,a\otimes b)`
         (plus :math:`\tau` times the marginal KL terms when unbalanced), detached.
     iterations : int
-        Full Sinkhorn iterations run (both half-steps), over all epsilon stages.
+        Full Sinkhorn iterations run (both half-steps), over all epsilon stages, by the item
+        that needed the most (each item stops on its own).
     marginal_error : Tensor [B]
         :math:`\|P\mathbf 1 - a^\star\|_1 + \|P^\top\mathbf 1 - b^\star\|_1`, measured on the
         returned plan, where :math:`a^\star, b^\star` are the marginals the fixed point demands
@@ -35,7 +36,12 @@ class TransportPlan:
         ``marginal_error <= tol`` (the default tolerance when the solve ran a fixed number of
         iterations).
     eps : float
-        The (final) regularisation.
+        The (final) regularisation: ``eps`` unless an item's budget ran out in an earlier epsilon
+        stage (then the largest stage any item ended in).
+    item_iterations : Tensor [B] of int64, optional
+        Iterations per item.
+
+    A 2-D problem (cost [n, m]) gives the same fields without the batch dimension.
     """
 
     plan: torch.Tensor
@@ -47,6 +53,7 @@ class TransportPlan:
     marginal_error: torch.Tensor
     converged: torch.Tensor
     eps: float
+    item_iterations: torch.Tensor | None = None
 
     @property
     def potentials(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import sys
+import warnings
+from dataclasses import replace
 
 import torch
 
@@ -50,6 +53,7 @@ def sinkhorn(
     absorb_threshold: float = 30.0,
     init: tuple[torch.Tensor | None, torch.Tensor] | TransportPlan | None = None,
     check_inputs: bool = True,
+    warn: bool = True,
 ) -> TransportPlan:
     r"""Entropic optimal transport for a batch of ragged token sets.
 
@@ -66,9 +70,10 @@ def sinkhorn(
 
     Parameters
     ----------
-    cost : Tensor [B, n, m]
+    cost : Tensor [B, n, m] or [n, m]
         Costs, finite and non-negative on real entries; padded entries are ignored. float16 and
-        bfloat16 are solved (and returned) in float32.
+        bfloat16 are solved (and returned) in float32. A 2-D cost is one problem, as in POT:
+        weights are then 1-D, masks 1-D (or a 0-d length), and the result has no batch dimension.
     a, b : Tensor [B, n], [B, m], optional
         Weights, uniform over real tokens by default. Zero entries mark padding exactly as a
         mask does. When balanced each must sum to one per item.
@@ -79,11 +84,13 @@ def sinkhorn(
     tau : float, optional
         Strength of the KL marginal relaxation (unbalanced transport); ``None``: balanced.
     tol : float or None
-        Stop when every item's marginal L1 error (both sides) is at most ``tol``. ``None`` runs
-        exactly ``max_iter`` iterations (at least one: the first half-step defines the plan),
-        without annealing when ``max_iter`` is under two per stage.
+        Each item stops once its marginal L1 error (both sides) is at most ``tol`` at a check;
+        converged items leave the batched work, and an item's result is the one it gets solved
+        alone (same options and ``eps_start``). ``None`` runs exactly ``max_iter`` iterations (at
+        least one: the first half-step defines the plan), without annealing when ``max_iter`` is
+        under two per stage.
     max_iter : int
-        Iteration budget over all epsilon stages.
+        Iteration budget per item over all epsilon stages.
     grad : {"envelope", "implicit", "unrolled"}
         What ``.cost`` differentiates to (with respect to ``cost``):
 
@@ -108,10 +115,10 @@ def sinkhorn(
     overrelaxation : "auto" or float in (0, 2)
         :math:`\omega` of over-relaxed Sinkhorn (Thibault et al. 2021): same fixed point, far fewer
         iterations at small epsilon (default 1.8; 1 is the plain algorithm). Each epsilon stage
-        runs its first 40 iterations plain, then over-relaxes; ``stabilized`` also halves
-        :math:`\omega - 1` whenever the error stalls for 100 iterations, and ``"auto"`` there picks
-        the optimal SOR factor for the plain rate it observed, within [1.5, 1.8] (``"auto"``
-        means 1 with ``method="log"``).
+        runs its first 40 iterations plain, then over-relaxes; ``stabilized`` also halves an
+        item's :math:`\omega - 1` whenever its error stalls for 300 iterations, and ``"auto"``
+        there picks per item the optimal SOR factor for the plain rate it observed, within
+        [1.5, 1.8] (``"auto"`` means 1 with ``method="log"``).
     check_every : int, optional
         Iterations between convergence and stability checks (default 5 on CPU, 10 on CUDA).
     absorb_threshold : float
@@ -122,6 +129,9 @@ def sinkhorn(
     check_inputs : bool
         Validate values (NaN, signs, sums, empty items). ``False`` skips every check that reads
         data back to the host.
+    warn : bool
+        Warn (:class:`ConvergenceWarning`, once per call site) when items end above ``tol``:
+        how many, the worst marginal error, and which option to raise. ``False`` silences it.
 
     Returns
     -------
@@ -148,6 +158,9 @@ def sinkhorn(
     0.0
     """
     _check_options(eps, tau, tol, max_iter, grad, method, eps_scaling, eps_start, overrelaxation, check_every)
+    single = isinstance(cost, torch.Tensor) and cost.dim() == 2
+    if single:
+        cost, a, b, mask_a, mask_b, init = _batch_of_one(cost, a, b, mask_a, mask_b, init)
     problem = prepare(cost, a, b, mask_a, mask_b, balanced=tau is None, check=check_inputs)
     weights_need_grad = problem.a.requires_grad or problem.b.requires_grad
     if weights_need_grad and grad != "unrolled" and torch.is_grad_enabled():
@@ -180,39 +193,99 @@ def sinkhorn(
 
     differentiable = torch.is_grad_enabled() and (problem.cost.requires_grad or weights_need_grad)
     if grad == "unrolled" and differentiable:
-        f, g, iterations, final_eps, error = solve_log(problem, schedule, inplace=False, omega=log_omega, **options)
-        plan = plan_from_potentials(problem, f, g, final_eps)
+        state = solve_log(problem, schedule, inplace=False, omega=log_omega, **options)
+        plan = plan_from_potentials(problem, state.f, state.g, state.eps)
     else:
         with torch.no_grad():
             if method == "log":
-                f, g, iterations, final_eps, error = solve_log(
-                    problem, schedule, inplace=True, omega=log_omega, **options
-                )
-                plan = plan_from_potentials(problem, f, g, final_eps)
+                state = solve_log(problem, schedule, inplace=True, omega=log_omega, **options)
+                plan = plan_from_potentials(problem, state.f, state.g, state.eps)
             else:
-                plan, f, g, iterations, final_eps, error = solve_stabilized(
+                state = solve_stabilized(
                     problem, schedule, absorb_threshold=absorb_threshold, omega=overrelaxation, **options
                 )
+                plan = state.plan
         if grad == "implicit" and differentiable:
-            plan = ImplicitPlan.apply(problem.cost, plan, final_eps, tau, problem.mask_a, problem.mask_b)
+            plan = ImplicitPlan.apply(problem.cost, plan, state.eps, tau, problem.mask_a, problem.mask_b)
+    f, g = state.f, state.g
     transport_cost = (plan * problem.cost).sum((1, 2))
     with torch.no_grad():
-        measured, value = _diagnostics(problem, plan.detach(), f.detach(), g.detach(), final_eps, tau)
-    # The solver's last check saw exactly the returned state; its numbers are the ones it stopped
-    # on (they differ from a re-measurement on the plan only by rounding).
-    marginal_error = measured if error is None else error
+        measured, value = _diagnostics(problem, plan.detach(), f.detach(), g.detach(), state.eps, tau)
+    # An item's last check saw exactly its returned state; its numbers are the ones it stopped on
+    # (they differ from a re-measurement on the plan only by rounding).
+    marginal_error = torch.where(torch.isnan(state.error), measured, state.error)
     converged = marginal_error <= (DEFAULT_TOL if tol is None else tol)
-    return TransportPlan(
+    if warn and tol is not None:
+        _warn_unconverged(converged, marginal_error, tol, max_iter)
+    final_eps = state.eps if isinstance(state.eps, float) else float(state.eps.max())
+    result = TransportPlan(
         plan=plan,
         cost=transport_cost,
         f=f,
         g=g,
         value=value,
-        iterations=iterations,
+        iterations=int(state.iterations.max()),
         marginal_error=marginal_error,
         converged=converged,
         eps=final_eps,
+        item_iterations=torch.as_tensor(state.iterations),
     )
+    return _unbatch(result) if single else result
+
+
+class ConvergenceWarning(UserWarning):
+    """Some items of a :func:`sinkhorn` solve stopped at ``max_iter`` above ``tol``.
+
+    Filter it like any warning (``warnings.simplefilter("ignore", ConvergenceWarning)``) or pass
+    ``warn=False``.
+    """
+
+
+# Call sites (file, line) already warned: a training loop solving at every step warns once.
+_WARNED_AT: set[tuple[str, int]] = set()
+
+
+def _warn_unconverged(converged: torch.Tensor, error: torch.Tensor, tol: float, max_iter: int) -> None:
+    if bool(converged.all()):
+        return
+    caller = sys._getframe(2)
+    site = (caller.f_code.co_filename, caller.f_lineno)
+    if site in _WARNED_AT:
+        return
+    _WARNED_AT.add(site)
+    missed = int((~converged).sum())
+    worst = float(error.max())
+    warnings.warn(
+        f"sinkhorn: {missed} of {converged.numel()} items did not converge within max_iter={max_iter} "
+        f"(worst marginal L1 error {worst:.2e} > tol={tol:g}); raise max_iter, loosen tol or eps, "
+        "or pass warn=False (warned once per call site)",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def _batch_of_one(cost, a, b, mask_a, mask_b, init):
+    """POT's single problem: cost [n, m], weights [n] and [m], as a batch of one."""
+
+    def one(x):
+        return None if x is None else x.unsqueeze(0)
+
+    if isinstance(init, TransportPlan):
+        init = (None, init.g)
+    if init is not None:
+        init = (one(init[0]), one(init[1]))
+    masks = [None if m is None else (m.reshape(1) if m.dim() == 0 else m.unsqueeze(0)) for m in (mask_a, mask_b)]
+    for name, w in (("a", a), ("b", b)):
+        if w is not None and (not isinstance(w, torch.Tensor) or w.dim() != 1):
+            shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+            raise ValueError(f"{name} must be 1-D for a 2-D cost, got {shape}")
+    return cost.unsqueeze(0), one(a), one(b), masks[0], masks[1], init
+
+
+def _unbatch(result: TransportPlan) -> TransportPlan:
+    """Drop the batch dimension of a batch of one."""
+    fields = ("plan", "cost", "f", "g", "value", "marginal_error", "converged", "item_iterations")
+    return replace(result, **{name: getattr(result, name)[0] for name in fields})
 
 
 def _check_options(eps, tau, tol, max_iter, grad, method, eps_scaling, eps_start, overrelaxation, check_every) -> None:
@@ -244,7 +317,8 @@ def _check_options(eps, tau, tol, max_iter, grad, method, eps_scaling, eps_start
 
 
 def _diagnostics(
-    problem: Problem, plan: torch.Tensor, f: torch.Tensor, g: torch.Tensor, eps: float, tau: float | None
+    problem: Problem, plan: torch.Tensor, f: torch.Tensor, g: torch.Tensor, eps: float | torch.Tensor,
+    tau: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Marginal L1 error against the fixed-point marginals, and the entropic objective."""
     a, b = problem.a.detach(), problem.b.detach()

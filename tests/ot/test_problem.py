@@ -54,7 +54,7 @@ def test_weight_shape_mismatch(which, shape, match):
 @pytest.mark.parametrize(
     ("cost", "match"),
     [
-        (torch.rand(N, M), r"cost must be a tensor of shape \[B, n, m\], got \(4, 5\)"),
+        (torch.rand(N), r"cost must be a tensor of shape \[B, n, m\] or \[n, m\], got \(4,\)"),
         (torch.ones(B, N, M, dtype=torch.int64), "cost must be a floating-point tensor"),
         (torch.rand(B, 0, M), r"cost has an empty dimension: shape \(3, 0, 5\)"),
         ([[[0.0]]], "cost must be a tensor of shape"),
