@@ -85,14 +85,14 @@ def _help(field: dataclasses.Field) -> str:
     return f"{text} (default: {_show(default)})".strip()
 
 
-def _group_title(config_cls: type, field: dataclasses.Field) -> str:
+def _group_title(config_cls: type, field: dataclasses.Field) -> str | None:
+    """The ``--help`` section of ``field``; ``None``: the command's own, untitled options."""
     if "group" in field.metadata:
         return field.metadata["group"]
-    for klass in config_cls.__mro__:
+    for klass in config_cls.__mro__[1:]:
         if field.name in vars(klass).get("__annotations__", {}):
-            doc = (klass.__doc__ or klass.__name__).strip().splitlines()[0].rstrip(".")
-            return doc
-    return "options"
+            return (klass.__doc__ or klass.__name__).strip().splitlines()[0].rstrip(".").replace("``", "")
+    return None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
@@ -101,11 +101,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> N
                         help="TOML or JSON file with any of the options below (keys as fields or flags)")
     hints = typing.get_type_hints(config_cls)
     fields = dataclasses.fields(config_cls)
-    titles = list(dict.fromkeys(_group_title(config_cls, f) for f in fields))
-    grouped = len(titles) > 1
-    groups = {title: parser.add_argument_group(title) for title in titles} if grouped else {}
+    titles = [t for t in dict.fromkeys(_group_title(config_cls, f) for f in fields) if t is not None]
+    groups = {title: parser.add_argument_group(title) for title in titles}
     for field in fields:
-        target = groups[_group_title(config_cls, field)] if grouped else parser
+        title = _group_title(config_cls, field)
+        target = parser if title is None else groups[title]
         kind, optional = _base_type(hints[field.name])
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": _help(field)}
         choices = field.metadata.get("choices")
