@@ -5,9 +5,11 @@ inner-product queries. Every kind returns candidates that :func:`~optical.eval.r
 rescores (float64 inner products rounded to the queries' dtype) and orders (score descending,
 then docid descending), so
 
-- ``exact`` (default): FAISS ``IndexFlatIP`` on CPU, whose result is proven complete and is
-  bit for bit that of :func:`~optical.eval.retrieval.dense_search` (the same run files). Without
-  ``faiss`` installed, or with queries on a GPU, it *is* that brute-force search.
+- ``exact`` (default): FAISS ``IndexFlatIP`` on CPU for small query batches (latency), whose
+  result is proven complete and is bit for bit that of :func:`~optical.eval.retrieval.dense_search`
+  (the same run files). Larger batches (``faiss_max_queries``), queries on a GPU, or no ``faiss``
+  installed: that brute-force search itself (one matrix product per chunk is faster than the
+  FAISS wheel's BLAS: ``benchmarks/results/pipeline.md``).
 - ``brute``: :func:`~optical.eval.retrieval.dense_search` always (streams memory-mapped vectors
   larger than RAM; FAISS holds a float32 copy in memory).
 - ``hnsw`` (``IndexHNSWFlat``) and ``ivf`` (``IndexIVFFlat``): approximate, for large
@@ -66,11 +68,15 @@ class IndexConfig:
     train_size: int = field(default=100_000, metadata={"help": "IVF: vectors sampled to train the cells"})
     seed: int = field(default=0, metadata={"help": "IVF: seed of the training sample and k-means"})
     chunk_size: int = field(default=16384, metadata={"help": "brute force: documents per matrix product"})
+    faiss_max_queries: int = field(default=16, metadata={
+        "help": "exact: larger query batches go through torch's matrix product instead of FAISS (the same "
+                "result; faster than the FAISS wheel's BLAS on the CPUs measured)"})
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_KINDS:
             raise ValueError(f"index kind must be one of {INDEX_KINDS}, got {self.kind!r}")
-        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe", "train_size", "chunk_size"):
+        for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe", "train_size", "chunk_size",
+                     "faiss_max_queries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.nlist < 0:
@@ -180,10 +186,11 @@ class DenseIndex:
             dtype). For ``exact`` and ``brute`` identical to :func:`~optical.eval.retrieval.dense_search`.
         """
         check_search(query_vectors, self.doc_vectors, k)
-        if self.faiss_index is None or (self.config.kind == "exact" and query_vectors.device.type != "cpu"):
+        exact = self.config.kind == "exact"
+        if self.faiss_index is None or (exact and (query_vectors.device.type != "cpu"
+                                                   or query_vectors.shape[0] > self.config.faiss_max_queries)):
             return dense_search(query_vectors, self.doc_vectors, k, chunk_size=self.config.chunk_size,
                                 doc_ids=self.doc_ids, doc_norm=self.doc_norm)
-        exact = self.config.kind == "exact"
         return refine_topk(
             query_vectors, self.doc_vectors, k, self._faiss_candidates(query_vectors), doc_ids=self.doc_ids,
             unit_roundoff=FLOAT32_ROUNDOFF if exact else None, doc_norm=self.doc_norm,

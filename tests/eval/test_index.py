@@ -56,7 +56,7 @@ def test_exact_index_gives_byte_identical_run_files_to_brute_force(tmp_path):
     queries, docs, doc_ids = _tied_collection()
     queries = torch.cat([queries, _vectors(40, seed=3)])
     query_ids = [f"q{i}" for i in range(queries.shape[0])]
-    index = DenseIndex(docs, doc_ids=doc_ids)
+    index = DenseIndex(docs, IndexConfig(faiss_max_queries=1000), doc_ids=doc_ids)  # FAISS for all 46
     assert index.backend == "faiss"
     paths = []
     for name, (scores, indices) in {
