@@ -4,7 +4,7 @@ Both runs start the student from multilingual-e5-small, keep a frozen copy of it
 teacher, and train on the same batches of English-Swahili Bible bitext (optical's seeded
 sampler draws the batches; the sentence-transformers run reads them in that order), with the
 same AdamW, learning-rate schedule (optical's warm-up and linear decay), clipping, frozen word
-embeddings, 64-token limit and ``query: `` prefix on both sides. What differs is the machinery:
+embeddings, 64-token limit and query prefix (``query: ``) on both sides. What differs is the machinery:
 optical's loop, tokenization and masks against ``SentenceTransformerTrainer``, its collator, the
 ``token_embeddings`` output and :mod:`optical.integrations.sentence_transformers`. Both students
 are scored by the same dev bitext check (P@1 of each Swahili verse among the English ones, and
@@ -34,6 +34,7 @@ from optical.cache import cache_dir  # noqa: E402
 from optical.distill.run import DistillConfig, bitext_check, distill, read_pairs  # noqa: E402
 from optical.integrations.sentence_transformers import OpticalDistillationLoss, default_objective  # noqa: E402
 from optical.models import Encoder  # noqa: E402
+from optical.models.encoder import CONFIG_NAME  # noqa: E402
 from optical.train.loop import learning_rate_factor  # noqa: E402
 from optical.train.sampler import EpochSampler  # noqa: E402
 
@@ -67,7 +68,12 @@ def run_sentence_transformers(args, seed: int) -> dict:
     config = distill_config(args, seed, "")
     pairs = read_pairs(args.bitext, "en", "sw", args.pairs)
     dev = read_pairs(args.dev_bitext, "en", "sw", args.dev_pairs)
-    sampler = EpochSampler(len(pairs), args.batch_size, seed=seed)
+    if getattr(config, "bucket_by_length", False):  # the sampler optical distill builds for this config
+        from optical.train.sampler import LengthBucketSampler
+
+        sampler = LengthBucketSampler([len(p.tgt) for p in pairs], args.batch_size, seed=seed)
+    else:
+        sampler = EpochSampler(len(pairs), args.batch_size, seed=seed)
     order = [i for _ in range(args.steps) for i in sampler.next_batch()]
     dataset = Dataset.from_dict({"english": [pairs[i].src for i in order], "swahili": [pairs[i].tgt for i in order]})
 
@@ -86,10 +92,12 @@ def run_sentence_transformers(args, seed: int) -> dict:
     parameters = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: learning_rate_factor(s, config))
+    settings = Path(args.model) / CONFIG_NAME  # optical encodes both sides as queries, with this prefix
+    prefix = json.loads(settings.read_text()).get("query_prefix", "") if settings.exists() else ""
     training = SentenceTransformerTrainingArguments(
         output_dir=tempfile.mkdtemp(prefix="st-parity-st-"), max_steps=args.steps,
         per_device_train_batch_size=args.batch_size, max_grad_norm=config.clip_norm, seed=seed,
-        prompts="query: ", batch_sampler=in_order, report_to="none", save_strategy="no", logging_steps=1,
+        prompts=prefix or None, batch_sampler=in_order, report_to="none", save_strategy="no", logging_steps=1,
         use_cpu=True, disable_tqdm=True, dataloader_drop_last=False)
     trainer = SentenceTransformerTrainer(model=student, args=training, train_dataset=dataset, loss=loss,
                                          optimizers=(optimizer, scheduler))
@@ -154,12 +162,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     started = time.perf_counter()
-    rows = [run_optical(args, args.seed), run_sentence_transformers(args, args.seed)]
-    rows += [run_optical(args, seed) for seed in args.noise_seeds]
+    runs = [lambda: run_optical(args, args.seed), lambda: run_sentence_transformers(args, args.seed)]
+    runs += [lambda seed=seed: run_optical(args, seed) for seed in args.noise_seeds]
+    rows: list[dict] = []
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "st_parity.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1) + "\n")
-    text = markdown(args, rows, time.perf_counter() - started)
-    (RESULTS / "st_parity.md").write_text(text)
+    for run in runs:  # the tables are rewritten after every run: an interrupted benchmark keeps its rows
+        rows.append(run())
+        (RESULTS / "st_parity.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1) + "\n")
+        text = markdown(args, rows, time.perf_counter() - started)
+        (RESULTS / "st_parity.md").write_text(text)
     print(text)
 
 
