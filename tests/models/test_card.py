@@ -142,3 +142,38 @@ def test_evaluate_report_adds_test_results_for_this_folder(trained, tmp_path):
             update_model_card_evaluation(folder, out / "results.json", system="missing")
     finally:
         (folder / "README.md").write_text(before)
+
+
+def test_a_real_evaluate_report_reaches_the_card(trained, tmp_path):
+    """``optical evaluate --out`` on a tiny XQuAD-R-layout set, then the card update reads its results.json."""
+    from optical.eval.cli import EvaluateConfig, evaluate_command
+
+    folder, _, _ = trained
+    before = (folder / "README.md").read_text()
+    root = tmp_path / "xquadr"
+    texts = {"queries": {"en": ["cat sat", "dog ran", "bird sings"], "sw": ["paka alikaa", "mbwa alikimbia", "ndege"]},
+             "candidates": {"en": ["the cat sat on the mat", "a dog ran far", "the bird sings", "rain falls"],
+                            "sw": ["paka juu ya mkeka", "mbwa alikimbia mbali", "ndege anaimba", "mvua"]}}
+    for kind, by_lang in texts.items():
+        (root / kind).mkdir(parents=True)
+        prefix = "q" if kind == "queries" else "c"
+        for lang, rows in by_lang.items():
+            (root / kind / f"{lang}.tsv").write_text("".join(f"{prefix}{i}\t{t}\n" for i, t in enumerate(rows)))
+    (root / "qrels.tsv").write_text("q0 0 c0 1\nq1 0 c1 1\nq2 0 c2 1\n")
+    out = tmp_path / "eval"
+    config = EvaluateConfig(collection=root, query_encoder=(str(folder), "bm25"), system_name=("student", "lexical"),
+                            settings=("cross",), metrics=("AP", "nDCG@10"), out=out, cache=False, bias=False,
+                            device="cpu")
+    try:
+        assert evaluate_command(config) == 0
+        assert update_model_cards(out) == [folder / "README.md"]
+        report = json.loads((out / "results.json").read_text())
+        rows = [r for r in report["results"] if r["system"] == "student"]
+        _, body = split_card((folder / "README.md").read_text())
+        for row in rows:
+            cells = table_row(body, row["label"])
+            assert [float(c) for c in cells[1:]] == pytest.approx(
+                [row["aggregates"]["AP"], row["aggregates"]["nDCG@10"]], abs=5e-5)
+        assert len(rows) >= 1
+    finally:
+        (folder / "README.md").write_text(before)
