@@ -109,7 +109,9 @@ def encoder_view(model) -> Encoder:
     """An :class:`~optical.models.Encoder` over a ``SentenceTransformer``'s transformer and tokenizer.
 
     It shares the parameters (no copy) and carries the model's pooling and maximum length, which
-    is what :func:`optical.distill.run.build_objective` reads from an encoder.
+    is what :func:`optical.distill.run.build_objective` reads from an encoder. As every
+    :class:`~optical.models.Encoder`, it freezes the transformer's own pooler head, which
+    sentence-transformers never uses either (no optimizer state for parameters without gradient).
     """
     transformer = model[0]
     hf_model = getattr(transformer, "auto_model", None) or getattr(transformer, "model", None)
