@@ -28,6 +28,7 @@ The run checkpoints every row to ``benchmarks/results/sinkhorn.json`` and resume
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -243,7 +244,8 @@ def gradient_rows(cost, mask_a, mask_b, eps, unrolled_iterations):
     return rows
 
 
-def bench_one(ckpt: Checkpoint, kind, shape, eps, cap, seed) -> None:
+def bench_one(ckpt: Checkpoint, kind, shape, eps, cap, seed, skip: frozenset[str] = frozenset()) -> None:
+    """Measure one case; ``skip``: solver families (``POT``, ``ott-jax``) left out."""
     batch, n, m = shape
     base = f"{kind}|{batch}x{n}x{m}|eps={eps}"
     cost, mask_a, mask_b, a, b = make_problem(kind, batch, n, m, seed)
@@ -286,7 +288,7 @@ def bench_one(ckpt: Checkpoint, kind, shape, eps, cap, seed) -> None:
         "POT loop sinkhorn_log": lambda it: run_pot_loop(cost, mask_a, mask_b, eps, it, ot.bregman.sinkhorn_log),
         "POT loop sinkhorn": lambda it: run_pot_loop(cost, mask_a, mask_b, eps, it, ot.sinkhorn),
     }
-    for name, solve in pot_solvers.items():
+    for name, solve in pot_solvers.items() if "POT" not in skip else ():
         batched = name.startswith("POT batch")
         iterations = int(needed.max()) if batched else needed
         if f"{base}|{name}" not in ckpt:
@@ -305,7 +307,7 @@ def bench_one(ckpt: Checkpoint, kind, shape, eps, cap, seed) -> None:
                 fit = share
             ckpt.put(f"{base}|{name}|budget", {"iterations": fit, "seconds": seconds,
                                                "loss_error": loss_error(plan, cost, reference)})
-    if ott_available():
+    if ott_available() and "ott-jax" not in skip:
         for name, batched in OTT_SOLVERS.items():
             if f"{base}|{name}" not in ckpt:
                 with PeakMemory() as memory:
@@ -361,10 +363,13 @@ def report(ckpt: Checkpoint, wall: float, cap: int, problems: list[tuple[str, tu
                if f"{kind}|{shape[0]}x{shape[1]}x{shape[2]}|eps={eps}|gradients" not in ckpt]
     if missing:
         lines.append(f"Not measured yet (rerun the command to resume): {', '.join(missing)}.\n")
+    lines.append(f"Load average over the last 15 minutes when the tables were written: {os.getloadavg()[2]:.1f} "
+                 f"on {os.cpu_count()} cores (above the core count, other jobs shared the machine and every "
+                 "time here is inflated, unevenly).\n")
     for kind, shape in problems:
         for eps in EPSILONS:
             base = f"{kind}|{shape[0]}x{shape[1]}x{shape[2]}|eps={eps}"
-            if f"{base}|gradients" not in ckpt:
+            if f"{base}|optical" not in ckpt:
                 continue
             setup = ckpt[f"{base}|setup"]
             floor = setup["floor_ms"]
@@ -403,7 +408,7 @@ def report(ckpt: Checkpoint, wall: float, cap: int, problems: list[tuple[str, tu
                     f"{row['max_error']:.1e} | {'yes' if row['reached_tol'] else 'no'} | {budget_error} | "
                     f"{per_it:.3f} | {per_it / floor:.1f} | {row['peak_mb']:.0f} |"
                 )
-            grads = ckpt[f"{base}|gradients"]
+            grads = ckpt.rows.get(f"{base}|gradients", {})
             lines.append("\n| gradient mode (optical) | forward+backward (ms) | iterations | peak MB |")
             lines.append("|---|---|---|---|")
             for mode, row in grads.items():
@@ -420,6 +425,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "sinkhorn")
     parser.add_argument("--shapes", nargs="+", default=None, help="e.g. 64x32x128 (default: both shapes)")
     parser.add_argument("--no-real", action="store_true", help="skip the costs from real verse pairs")
+    parser.add_argument("--skip", nargs="+", default=[], choices=["POT", "ott-jax"],
+                        help="solver families to leave out (their cells stay empty until a run without it)")
     parser.add_argument("--report-only", action="store_true",
                         help="write the tables from the checkpoint's finished cases without measuring more")
     args = parser.parse_args()
@@ -433,7 +440,7 @@ def main() -> None:
     for kind, shape in problems:
         for eps in EPSILONS:
             if not args.report_only:
-                bench_one(ckpt, kind, shape, eps, args.cap, args.seed)
+                bench_one(ckpt, kind, shape, eps, args.cap, args.seed, frozenset(args.skip))
     # Wall time summed over the runs that built the checkpoint (a resumed run adds to it).
     wall = ckpt.rows.get("wall", {}).get("seconds", 0.0) + time.perf_counter() - start
     ckpt.put("wall", {"seconds": wall})
