@@ -2,7 +2,8 @@
 
 The numerical code lives in small private modules; this package re-exports the public API:
 
-- :func:`sinkhorn` solves a batch and returns a :class:`TransportPlan`;
+- :func:`sinkhorn` solves a batch (or one 2-D problem) and returns a :class:`TransportPlan`; each
+  item stops on its own, and items that end above ``tol`` raise a :class:`ConvergenceWarning`;
 - :func:`cosine_cost`, :func:`sqeuclidean_cost` build costs between padded token batches;
 - :func:`transport_loss` is the OPTICAL loss :math:`\\langle P, C\\rangle_F` in one call.
 """
