@@ -295,7 +295,8 @@ def st_row(args, pairs: int, steps: int) -> dict:
             "batch_size": args.batch_size, "max_length": args.max_length, "device": args.device,
             "bf16": args.device == "cuda" and torch.cuda.is_bf16_supported()}
     seconds, output = run_process([sys.executable, __file__, "--st-worker", json.dumps(spec)])
-    parts = json.loads(output.strip().splitlines()[-1].removeprefix("ST-RESULT "))
+    result = next(line for line in output.splitlines() if line.startswith("ST-RESULT "))
+    parts = json.loads(result.removeprefix("ST-RESULT "))
     return {"system": "sentence-transformers SentenceTransformerTrainer + MSELoss", "process_s": seconds,
             "train_s": parts["train_s"], "labels_s": parts["labels_s"], "steps": parts["steps"],
             "tokens": parts["tokens"], "tokens_per_s": parts["tokens"] / parts["train_s"],
@@ -348,19 +349,19 @@ def section_c(ckpt: Checkpoint, args) -> None:
     from optical.models import Encoder
     from optical.train.loop import cpu_has_bf16
 
-    repeats, count = (2, 128) if args.quick else (5, 256)
-    key = f"c/{args.device}/repeats={repeats}/texts={count}"
-    if key in ckpt:
+    repeats, count = (1, 64) if args.quick else (5, 256)
+    prefix = f"c/{args.device}/repeats={repeats}/texts={count}"
+    native_bf16 = args.device == "cuda" or cpu_has_bf16()
+    cases = {"query batch 1": ("query", count // 8, 1), "query batch 64": ("query", count, 64),
+             "passage batch 64": ("passage", count, 64)}
+    if all(f"{prefix}/{case}" in ckpt for case in [*cases, "bf16 rankings"]):
         return
-    print(f"[c] encoding, {repeats} rounds", flush=True)
-    queries = [tgt for _, tgt in bitext_pairs(args.bitext, 512)]
-    documents = wikiclir_documents(1024 if not args.quick else 256)
+    print(f"[c] encoding, {repeats} rounds of {count} texts", flush=True)
+    queries = [tgt for _, tgt in bitext_pairs(args.bitext, count)]
+    documents = wikiclir_documents(count)
     encoder = Encoder.load(args.model).to(args.device).eval()
     st = SentenceTransformer(args.model, device=args.device)
     st.max_seq_length = encoder.config.max_length  # the same truncation on both sides
-    native_bf16 = args.device == "cuda" or cpu_has_bf16()
-    cases = {"query batch 1": ("query", queries[:count // 8], 1), "query batch 64": ("query", queries[:count], 64),
-             "passage batch 64": ("passage", documents[:count], 64)}
     systems = {
         "optical fp32": lambda kind, texts, bs: encoder.encode(texts, kind=kind, batch_size=bs),
         "optical bf16": lambda kind, texts, bs: encoder.encode(texts, kind=kind, batch_size=bs, bf16=True),
@@ -368,32 +369,40 @@ def section_c(ckpt: Checkpoint, args) -> None:
             texts, prompt=encoder.config.query_prefix if kind == "query" else encoder.config.passage_prefix,
             batch_size=bs, normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False),
     }
-    results: dict[str, dict[str, float]] = {}
-    for case, (kind, texts, batch) in cases.items():
-        samples: dict[str, list[float]] = {name: [] for name in systems}
-        for round_ in range(repeats + 1):  # interleaved, so a busy machine slows every system alike
-            for name, fn in systems.items():
+    for warm_up in systems.values():
+        warm_up("query", queries[:2], 2)
+    for case, (kind, size, batch) in cases.items():
+        if f"{prefix}/{case}" in ckpt:
+            continue
+        texts = (queries if kind == "query" else documents)[:size]
+        # Emulated bfloat16 (no native support) is several times slower: a quick run times it on queries only.
+        names = [n for n in systems if native_bf16 or not args.quick or n != "optical bf16" or kind == "query"]
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(repeats):  # interleaved, so a busy machine slows every system alike
+            for name in names:
                 clock = Stopwatch(args.device)
                 with clock(name):
                     for start in range(0, len(texts), batch):
-                        fn(kind, texts[start:start + batch], batch)
-                if round_:  # round 0 warms up
-                    samples[name].append(clock.pieces[name] / len(texts))
-        results[case] = {name: median(v) for name, v in samples.items()}
-        print(f"    {case}: " + ", ".join(f"{n} {v * 1000:.1f} ms/text" for n, v in results[case].items()), flush=True)
-    # bfloat16's effect on rankings: the top 10 documents of each query, float32 against bfloat16.
-    q32 = encoder.encode(queries[:256], kind="query")
-    q16 = encoder.encode(queries[:256], kind="query", bf16=True)
-    d32 = encoder.encode(documents, kind="passage")
-    d16 = encoder.encode(documents, kind="passage", bf16=True)
-    theirs = systems["sentence-transformers"]("query", queries[:64], 64).float().cpu()
-    top32 = (q32 @ d32.T).topk(10, dim=1).indices.tolist()
-    top16 = (q16 @ d16.T).topk(10, dim=1).indices.tolist()
-    overlap = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top32, top16, strict=True)]))
-    ckpt.put(key, {"per_text_s": results, "native_bf16": native_bf16, "repeats": repeats, "texts": count,
-                   "bf16_min_cosine": float(torch.nn.functional.cosine_similarity(q32, q16).min()),
-                   "bf16_top10_overlap": overlap, "documents": len(documents),
-                   "max_abs_diff_vs_st": float((q32[:64] - theirs).abs().max())})
+                        systems[name](kind, texts[start:start + batch], batch)
+                samples[name].append(clock.pieces[name] / len(texts))
+        row = {name: median(v) for name, v in samples.items()}
+        print(f"    {case}: " + ", ".join(f"{n} {v * 1000:.1f} ms/text" for n, v in row.items()), flush=True)
+        ckpt.put(f"{prefix}/{case}", {"case": case, "per_text_s": row, "native_bf16": native_bf16,
+                                      "repeats": repeats, "texts": len(texts)})
+    if f"{prefix}/bf16 rankings" not in ckpt:
+        # bfloat16's effect on rankings: each query's top 10 documents, float32 against bfloat16 queries.
+        q32 = encoder.encode(queries, kind="query")
+        q16 = encoder.encode(queries, kind="query", bf16=True)
+        docs = encoder.encode(documents, kind="passage")
+        theirs = systems["sentence-transformers"]("query", queries, 64).float().cpu()
+        top32 = (q32 @ docs.T).topk(10, dim=1).indices.tolist()
+        top16 = (q16 @ docs.T).topk(10, dim=1).indices.tolist()
+        ckpt.put(f"{prefix}/bf16 rankings", {
+            "bf16_min_cosine": float(torch.nn.functional.cosine_similarity(q32, q16).min()),
+            "bf16_top10_overlap": float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top32, top16,
+                                                                                            strict=True)])),
+            "queries": len(queries), "documents": len(documents),
+            "max_abs_diff_vs_st": float((q32 - theirs).abs().max())})
 
 
 def wikiclir_documents(count: int) -> list[str]:
@@ -409,27 +418,38 @@ def wikiclir_documents(count: int) -> list[str]:
 
 
 def table_c(ckpt: Checkpoint) -> list[str]:
+    groups: dict[str, dict[str, dict]] = {}
+    for key, row in ckpt.rows.items():
+        if key.startswith("c/"):
+            group, case = key.rsplit("/", 1)
+            groups.setdefault(group, {})[case] = row
     lines = []
-    for key, row in sorted(ckpt.rows.items()):
-        if not key.startswith("c/"):
-            continue
-        names = list(next(iter(row["per_text_s"].values())))
-        lines += [f"## (c) Encoding ({key.split('/')[1]}), milliseconds per text", "",
-                  f"Median of {row['repeats']} interleaved rounds after one warm-up, e5-small, max 128 tokens on "
-                  f"both sides (batch 1: {row['texts'] // 8} single-text calls; batch 64: {row['texts']} texts; "
-                  "Swahili Bible verses as queries, WikiCLIR-style English passages). Ratio: "
-                  "sentence-transformers' time "
-                  "over optical float32's (above 1: optical is faster). "
-                  f"Native bfloat16 here: {'yes' if row['native_bf16'] else 'no (emulated: slower)'}.", "",
-                  "| case | " + " | ".join(names) + " | ratio ST / optical fp32 |",
-                  "|---|" + "---:|" * (len(names) + 1)]
-        for case, values in row["per_text_s"].items():
-            lines.append(f"| {case} | " + " | ".join(f"{values[n] * 1000:.2f}" for n in names)
+    for group, cases in sorted(groups.items()):
+        timings = {case: row for case, row in cases.items() if "per_text_s" in row}
+        names = list(dict.fromkeys(n for row in timings.values() for n in row["per_text_s"]))
+        native = next(iter(timings.values()))["native_bf16"] if timings else False
+        _, device, repeats, texts = group.split("/")
+        lines += [f"## (c) Encoding ({device}, {repeats.replace('=', ' ')}, {texts.replace('=', ' ')}), "
+                  "milliseconds per text", "",
+                  "Median over interleaved rounds after a warm-up; e5-small, max 128 tokens on both sides; batch 1: "
+                  "one text per call; Swahili Bible verses as queries, WikiCLIR-style English passages. Ratio: "
+                  "sentence-transformers' time over optical float32's (above 1: optical is faster). Native "
+                  "bfloat16 here: " + ("yes." if native else "no (emulated: slower; a quick run times it on "
+                                       "queries only)."),
+                  "", "| case | texts | " + " | ".join(names) + " | ratio ST / optical fp32 |",
+                  "|---|---:|" + "---:|" * (len(names) + 1)]
+        for case, row in timings.items():
+            values = row["per_text_s"]
+            lines.append(f"| {case} | {row['texts']} | "
+                         + " | ".join(f"{values[n] * 1000:.2f}" if n in values else "-" for n in names)
                          + f" | {ratio(values['sentence-transformers'], values['optical fp32'])} |")
-        lines += ["", f"bfloat16 against float32: smallest query-vector cosine {row['bf16_min_cosine']:.4f}; "
-                  f"top-10 overlap over {row['documents']} WikiCLIR-style documents {row['bf16_top10_overlap']:.3f}. "
-                  f"Largest difference from `SentenceTransformer.encode`'s vectors: "
-                  f"{row['max_abs_diff_vs_st']:.1e}.", ""]
+        ranking = cases.get("bf16 rankings")
+        if ranking:
+            lines += ["", f"bfloat16 against float32 query vectors ({ranking['queries']} queries): smallest cosine "
+                      f"{ranking['bf16_min_cosine']:.4f}; top-10 overlap over {ranking['documents']} documents "
+                      f"{ranking['bf16_top10_overlap']:.3f}. Largest difference between optical's and "
+                      f"`SentenceTransformer.encode`'s query vectors: {ranking['max_abs_diff_vs_st']:.1e}."]
+        lines.append("")
     return lines
 
 

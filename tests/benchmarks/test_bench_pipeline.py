@@ -54,3 +54,16 @@ def test_search_rows_compare_every_index_with_brute_force() -> None:
         assert rows[exact]["identical_to_brute"] and rows[exact]["recall@100"] == 1.0
     assert rows["brute"]["recall@100"] == 1.0
     assert all(0.5 <= rows[kind]["recall@100"] <= 1.0 for kind in ("hnsw", "ivf"))
+
+
+def test_encoding_table_marks_systems_a_quick_run_skipped(tmp_path) -> None:
+    ckpt = Checkpoint(tmp_path / "c.json")
+    prefix = "c/cpu/repeats=1/texts=64"
+    ckpt.put(f"{prefix}/query batch 1", {"per_text_s": {"optical fp32": 0.01, "optical bf16": 0.02,
+                                                        "sentence-transformers": 0.015},
+                                         "native_bf16": False, "repeats": 1, "texts": 8})
+    ckpt.put(f"{prefix}/passage batch 64", {"per_text_s": {"optical fp32": 0.004, "sentence-transformers": 0.002},
+                                            "native_bf16": False, "repeats": 1, "texts": 64})
+    lines = bench_pipeline.table_c(ckpt)
+    assert "| query batch 1 | 8 | 10.00 | 20.00 | 15.00 | 1.50x |" in lines
+    assert "| passage batch 64 | 64 | 4.00 | - | 2.00 | 0.50x |" in lines
