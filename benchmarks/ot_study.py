@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -51,22 +52,22 @@ LOW = ("sw", "tl", "bn")
 VARIANTS: dict[str, dict] = {
     "nce": {"objective": "nce"},
     "ot+nce": {"objective": "ot+nce"},
-    "ot-contrast": {"objective": "ot-contrast"},
     "ot-contrast+nce": {"objective": "ot-contrast+nce"},
+    "ot-contrast": {"objective": "ot-contrast"},
     "ot+nce centered": {"objective": "ot+nce", "centered": True},
-    "ot+nce w0.3": {"objective": "ot+nce", "ot_weight": 0.3},
-    "ot+nce w3": {"objective": "ot+nce", "ot_weight": 3.0},
-    "ot+nce decay": {"objective": "ot+nce", "ot_schedule": "decay"},
-    "ot+nce warmup": {"objective": "ot+nce", "ot_schedule": "warmup"},
     "ot+nce tau0.5": {"objective": "ot+nce", "tau": 0.5},
     "ot+nce idf": {"objective": "ot+nce", "idf": True},
-    "ot+nce eps0.02": {"objective": "ot+nce", "eps": 0.02},
-    "ot+nce eps0.1": {"objective": "ot+nce", "eps": 0.1},
-    "ot+nce sqeuclidean": {"objective": "ot+nce", "ot_cost": "sqeuclidean", "eps": 1.0},
-    "ot+nce implicit": {"objective": "ot+nce", "ot_grad": "implicit"},
+    "ot+nce decay": {"objective": "ot+nce", "ot_schedule": "decay"},
+    "ot+nce w0.3": {"objective": "ot+nce", "ot_weight": 0.3},
     "maxsim-contrast+nce": {"objective": "maxsim-contrast+nce"},
-    "nce hardneg": {"objective": "nce", "hard_negatives": 1},
     "ot-contrast+nce hardneg": {"objective": "ot-contrast+nce", "hard_negatives": 1},
+    "nce hardneg": {"objective": "nce", "hard_negatives": 1},
+    "ot+nce eps0.02": {"objective": "ot+nce", "eps": 0.02},
+    "ot+nce implicit": {"objective": "ot+nce", "ot_grad": "implicit"},
+    "ot+nce sqeuclidean": {"objective": "ot+nce", "ot_cost": "sqeuclidean", "eps": 1.0},
+    "ot+nce w3": {"objective": "ot+nce", "ot_weight": 3.0},
+    "ot+nce warmup": {"objective": "ot+nce", "ot_schedule": "warmup"},
+    "ot+nce eps0.1": {"objective": "ot+nce", "eps": 0.1},
     "ot-contrast+nce centered": {"objective": "ot-contrast+nce", "centered": True},
     "ot-contrast+nce idf": {"objective": "ot-contrast+nce", "idf": True},
     "ot-contrast+nce tau0.5": {"objective": "ot-contrast+nce", "tau": 0.5},
@@ -141,7 +142,8 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
         out=str(out), teacher=args.model, student=args.model, bitext=str(bitext / f"en-{lang}.tsv"),
         dev_bitext=str(bitext / f"en-{lang}.dev.tsv"), dev_pairs=args.dev_pairs, tgt_lang=lang,
         max_pairs=args.pairs, steps=steps, batch_size=16, lr=args.lr, seed=seed, max_length=64,
-        freeze_embeddings=True, eval_every=max(1, steps // 2), checkpoint_every=25, quiet=True, log_every=25,
+        freeze_embeddings=True, eval_every=max(1, steps // 2), eval_at_start=False, checkpoint_every=25,
+        quiet=True, log_every=25,
         **overrides,
     )
     teacher = caches.setdefault("teacher", Encoder.load(args.model, max_length=64))
@@ -153,6 +155,10 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
             return {}
         return {"dev_map": float(np.mean(list(dev.per_query_ap(encoder, lang).values())))}
 
+    if args.threads is None:
+        # Threads that spin at barriers while another process holds the core cost more than they
+        # give: one thread on a busy machine, two when it is free (the numbers do not depend on it).
+        torch.set_num_threads(1 if os.getloadavg()[0] > 2.5 else 2)
     started = time.perf_counter()
     result = distill(config, teacher=teacher, student=student, teacher_cache=cache, extra_evaluation=dev_map)
     record = {
@@ -164,6 +170,7 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
         "s_per_step": result.history[-1]["seconds"] / max(1, len(result.history)),
         "tokens_per_s": result.history[-1].get("tokens_per_s"),
         "padding": float(np.mean([h.get("padding", 0.0) for h in result.history])),
+        "threads": torch.get_num_threads(),
     }
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return out, record
@@ -367,12 +374,12 @@ def main() -> None:
     parser.add_argument("--dev-pairs", type=int, default=200)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--screen-langs", nargs="+", default=["sw"])
-    parser.add_argument("--screen-steps", type=int, default=150)
+    parser.add_argument("--screen-steps", type=int, default=100)
     parser.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS))
     parser.add_argument("--finalists", type=int, default=2, help="transport variants carried to the test split")
     parser.add_argument("--final-variants", nargs="+", default=None, choices=list(VARIANTS))
     parser.add_argument("--final-langs", nargs="+", default=list(LOW))
-    parser.add_argument("--final-steps", type=int, default=150)
+    parser.add_argument("--final-steps", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

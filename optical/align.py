@@ -16,35 +16,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from optical.distill.ot import OTObjective
+from optical.distill.ot import OTObjective, TransportOptions
 from optical.models import Encoder, TokenBatch
 
 __all__ = ["AlignConfig", "Alignment", "align"]
 
 
 @dataclass
-class AlignConfig:
-    """Everything ``optical align`` needs; every field is also a ``--flag``."""
+class AlignConfig(TransportOptions):
+    """Everything ``optical align`` needs; every field is also a ``--flag``.
+
+    The transport options are :class:`~optical.distill.ot.TransportOptions`, as in ``optical distill``.
+    """
 
     source: str = field(default="", metadata={"help": "source (English) sentence, read by the teacher"})
     target: str = field(default="", metadata={"help": "target (foreign) sentence, read by the student"})
     teacher: str = field(default="", metadata={"help": "teacher model: hub name or folder", "required": True})
     student: str = field(default="", metadata={"help": "student model: hub name or folder (empty: the teacher)"})
-    eps: float = field(default=0.05, metadata={"help": "OT: entropic regularisation"})
-    ot_max_iter: int = field(default=200, metadata={"help": "OT: Sinkhorn iterations at most"})
-    ot_tol: float | None = field(default=1e-3, metadata={"help": "OT: marginal tolerance (none: fixed iterations)"})
-    tau: float | None = field(default=None, metadata={"help": "OT: unbalanced strength (none: balanced)"})
-    centered: bool = field(default=False, metadata={"help": "OT: centre token states before the cost"})
     max_length: int = field(default=128, metadata={"help": "tokens per text"})
     layer: int = field(default=-1, metadata={"help": "hidden layer used for tokens (-1: last)"})
     out: str = field(default="", metadata={"help": "write the plan's heat map to this PNG (needs matplotlib)"})
     top: int = field(default=1, metadata={"help": "target tokens listed per source token"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.source.strip() or not self.target.strip():
             raise ValueError("--source and --target must be non-empty sentences")
-        if not self.eps > 0:
-            raise ValueError(f"--eps must be > 0, got {self.eps}")
+        if self.idf:
+            raise ValueError("--idf needs a training bitext to count documents; optical align compares one pair")
         if self.top < 1:
             raise ValueError(f"--top must be >= 1, got {self.top}")
 
@@ -107,15 +106,6 @@ def _kept_tokens(encoder: Encoder, batch: TokenBatch) -> tuple[torch.Tensor, lis
     return keep, list(encoder.tokenizer.convert_ids_to_tokens(ids))
 
 
-def load_encoders(config: AlignConfig) -> tuple[Encoder, Encoder]:
-    """The teacher and the student (the same encoder when no student is named)."""
-    overrides = {"max_length": config.max_length, "layer": config.layer}
-    teacher = Encoder.load(config.teacher, **overrides)
-    if not config.student or config.student == config.teacher:
-        return teacher, teacher
-    return teacher, Encoder.load(config.student, **overrides)
-
-
 def align(config: AlignConfig, *, teacher: Encoder | None = None, student: Encoder | None = None) -> Alignment:
     """The transport plan between ``config.source`` (teacher) and ``config.target`` (student).
 
@@ -129,7 +119,7 @@ def align(config: AlignConfig, *, teacher: Encoder | None = None, student: Encod
         No teacher; teacher and student widths differ; ``out`` is set but matplotlib is missing
         (the message gives ``pip install 'optical[plots]'``).
     """
-    from optical.distill.run import check_widths
+    from optical.distill.run import check_widths, load_encoders
 
     if teacher is None and not config.teacher:
         raise ValueError("--teacher is required")
@@ -141,12 +131,11 @@ def align(config: AlignConfig, *, teacher: Encoder | None = None, student: Encod
         except ImportError as error:
             raise ValueError(f"--out {config.out}: {error}") from error
     if teacher is None:
-        teacher, loaded_student = load_encoders(config)
+        teacher, loaded_student = load_encoders(config, share=True)
         student = student or loaded_student
     student = student or teacher
     check_widths(teacher, student)
-    objective = OTObjective(config.eps, max_iter=config.ot_max_iter, tol=config.ot_tol, tau=config.tau,
-                            centered=config.centered)
+    objective = OTObjective.from_options(config)
     modes = {module: module.training for module in (teacher, student)}
     try:
         for module in modes:

@@ -193,6 +193,54 @@ def plot_learning_curve(curves: Mapping[str, Sequence[tuple[int, float]]], out: 
     return _save(figure, out)
 
 
+# --- training curves -------------------------------------------------------------------------
+
+LOSS_KEYS = ("loss", "ot", "nce", "mse", "token_mse", "ot_nce", "maxsim_nce")
+
+
+def plot_training_curves(history: Sequence[Mapping[str, float]], evaluations: Sequence[Mapping[str, float]],
+                         out: str | Path, *, title: str = "Training") -> Path:
+    """Write each loss term per step (left) and each dev number per evaluation (right) as PNG.
+
+    ``history`` is the loop's per-step log (``train.jsonl``), ``evaluations`` its evaluations
+    (``eval.jsonl``); keys absent from a run are left out.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "training.png"
+    >>> history = [{"step": s, "loss": 1 / s, "ot": 0.2, "nce": 1 / s - 0.2} for s in range(1, 11)]
+    >>> plot_training_curves(history, [{"step": 0, "bitext_p@1": 0.5}, {"step": 10, "bitext_p@1": 0.7}], out) == out
+    True
+    """
+    if not history:
+        raise ValueError("history is empty: nothing was trained")
+    figure = _figure((11.0, 4.0))
+    losses, dev = figure.subplots(1, 2)
+    steps = [h["step"] for h in history]
+    for key in LOSS_KEYS:
+        values = [(s, h[key]) for s, h in zip(steps, history, strict=True) if key in h]
+        if values:
+            xs, ys = zip(*values, strict=True)
+            losses.plot(xs, ys, label=key, linewidth=1.2 if key != "loss" else 2.0)
+    losses.set_xlabel("step")
+    losses.set_ylabel("loss term")
+    losses.set_title(f"{title}: losses")
+    losses.legend(fontsize="small")
+    losses.grid(alpha=0.3)
+    keys = [k for k in dict.fromkeys(k for e in evaluations for k in e) if k != "step"]
+    for key in keys:
+        values = [(e["step"], e[key]) for e in evaluations if key in e]
+        xs, ys = zip(*values, strict=True)
+        dev.plot(xs, ys, marker="o", label=key)
+    dev.set_xlabel("step")
+    dev.set_title(f"{title}: dev checks")
+    if keys:
+        dev.legend(fontsize="small")
+    dev.grid(alpha=0.3)
+    return _save(figure, out)
+
+
 # --- token alignments -------------------------------------------------------------------------
 
 

@@ -9,6 +9,16 @@ import pytest
 from bible_fixtures import make_bible_db, synthetic_references
 
 
+@pytest.fixture(autouse=True)
+def denormals_as_usual():
+    """Training paths flush denormals to zero for the whole process (a CPU speed-up); tests that
+    compute with tiny floats afterwards (hypothesis) must see IEEE behaviour again."""
+    yield
+    import torch
+
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
     """A private $OPTICAL_CACHE for one test (the recipe tests use it; nothing lands in the user's cache)."""

@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from optical.data.bitext import read_bitext_jsonl, read_bitext_tsv
 from optical.data.records import BitextPair
 from optical.models import Encoder, TokenBatch
 from optical.models.encoder import POOLINGS
 from optical.train import LengthBucketSampler, StepOutput, TrainConfig, train
+from optical.train.loop import EVAL_LOG
 
 from .base import Objective
 from .combined import SCHEDULES, WeightedObjectives
@@ -43,7 +43,8 @@ class DistillConfig(TrainConfig, TransportOptions):
     student: str = field(default="", metadata={
         "help": "student model to start from: hub name or folder", "group": "model", "required": True})
     bitext: str = field(default="", metadata={
-        "help": "training bitext: .tsv (src<TAB>tgt) or .jsonl", "group": "data", "required": True})
+        "help": "training bitext: .tsv (src<TAB>tgt), .jsonl or irds:<id with {lang}>", "group": "data",
+        "required": True})
     dev_bitext: str | None = field(default=None, metadata={
         "help": "held-out bitext for the periodic check", "group": "data"})
     src_lang: str = field(default="en", metadata={
@@ -152,10 +153,12 @@ def build_objective(config: DistillConfig, teacher: Encoder, student: Encoder, p
 
 
 def read_pairs(path: str, src_lang: str, tgt_lang: str, limit: int | None = None) -> list[BitextPair]:
-    """Bitext from a .tsv or .jsonl file; errors name the file and line."""
-    reader = read_bitext_jsonl if str(path).endswith(".jsonl") else read_bitext_tsv
+    """Bitext from a .tsv or .jsonl file or an ``irds:`` id (:func:`optical.data.open_bitext`);
+    errors name the file and line."""
+    from optical.data import open_bitext
+
     pairs = []
-    for pair in reader(path, src_lang, tgt_lang):
+    for pair in open_bitext(path, src_lang, tgt_lang):
         pairs.append(pair)
         if limit is not None and len(pairs) >= limit:
             break
@@ -164,18 +167,27 @@ def read_pairs(path: str, src_lang: str, tgt_lang: str, limit: int | None = None
     return pairs
 
 
-def load_encoders(config) -> tuple[Encoder, Encoder]:
+def load_encoders(config, *, share: bool = False) -> tuple[Encoder, Encoder]:
     """The teacher and the student that ``config`` names, read the same way (max length, layer,
-    pooling), with a projection head on the student when ``config.projection``. Any config with
-    ``teacher``, ``student``, ``max_length``, ``layer``, ``pooling`` and ``projection`` fields."""
+    pooling when the config has one), with a projection head on the student when
+    ``config.projection``. With ``share`` (nothing is trained: ``optical align``) one encoder
+    serves both when no student is named or the same one is; otherwise the student is always a
+    separate copy, since training it must not move the frozen teacher.
+
+    Any config with ``teacher``, ``student``, ``max_length`` and ``layer`` fields will do
+    (``optical distill``'s and ``optical align``'s).
+    """
     overrides = {"max_length": config.max_length, "layer": config.layer}
-    if config.pooling is not None:
+    if getattr(config, "pooling", None) is not None:
         overrides["pooling"] = config.pooling
     teacher = Encoder.load(config.teacher, **overrides)
+    projection = getattr(config, "projection", False)
+    if share and not projection and (not config.student or config.student == config.teacher):
+        return teacher, teacher
     student_overrides = dict(overrides)
-    if config.projection:
+    if projection:
         student_overrides["projection_dim"] = teacher.dim
-    student = Encoder.load(config.student, **student_overrides)
+    student = Encoder.load(config.student or config.teacher, **student_overrides)
     return teacher, student
 
 
@@ -310,7 +322,13 @@ def distill(config: DistillConfig, *, teacher: Encoder | None = None, student: E
         return numbers
 
     def save(path: Path) -> None:
+        from optical.models.card import ModelCardInfo, read_evaluations, write_model_card
+
         student.save(path)
+        # after the save: Encoder.save replaces the folder; eval.jsonl already holds the last check
+        write_model_card(path, ModelCardInfo.from_config(
+            config, bitext_pairs=len(pairs), evaluations=read_evaluations(Path(config.out) / EVAL_LOG),
+            base_model=config.student or student.config.model, teacher=config.teacher or teacher.config.model))
 
     has_evaluation = bool(dev) or extra_evaluation is not None
     result = train(student, step, len(pairs), config, evaluate=evaluate if has_evaluation else None,
@@ -318,4 +336,16 @@ def distill(config: DistillConfig, *, teacher: Encoder | None = None, student: E
     truncated = sum(h.get("truncated", 0.0) for h in result.history)
     if truncated:
         log.info("%d training texts were truncated to %d tokens", int(truncated), config.max_length)
+    write_training_figure(Path(config.out), result.history, result.evaluations)
     return result
+
+
+def write_training_figure(out: Path, history: list[dict], evaluations: list[dict]) -> Path | None:
+    """``out/training.png`` (loss terms and dev checks per step) when matplotlib is installed."""
+    try:
+        from optical.plots import plot_training_curves, require_matplotlib
+
+        require_matplotlib()
+    except ImportError:
+        return None
+    return plot_training_curves(history, evaluations, out / "training.png", title=out.name)

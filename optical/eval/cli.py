@@ -160,7 +160,7 @@ def _open_source(config: EvaluateConfig, max_queries: int | None = None):
 
 def _retrieve_and_score(config: EvaluateConfig) -> int:
     from optical.eval.evaluator import run_evaluation
-    from optical.eval.report import report_to_markdown, write_report
+    from optical.eval.report import report_to_dict, report_to_markdown, write_map_chart, write_report
     from optical.eval.systems import build_systems
 
     source = _open_source(config, config.max_queries)
@@ -177,6 +177,13 @@ def _retrieve_and_score(config: EvaluateConfig) -> int:
     if config.out is not None:
         json_path, markdown_path = write_report(report, config.out, alpha=config.alpha)
         print(f"wrote {json_path} and {markdown_path}")
+        chart = write_map_chart(report, config.out)
+        if chart is not None:
+            print(f"wrote {chart}")
+        from optical.models.card import update_model_cards
+
+        for card in update_model_cards(report_to_dict(report)):
+            print(f"updated the model card {card}")
     print(report_to_markdown(report, alpha=config.alpha))
     return 0
 

@@ -120,3 +120,25 @@ def write_report(report: EvaluationReport, out: str | Path, *, alpha: float = 0.
     json_path.write_text(json.dumps(report_to_dict(report), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     markdown_path.write_text(report_to_markdown(report, alpha=alpha), encoding="utf-8")
     return json_path, markdown_path
+
+
+def write_map_chart(report: EvaluationReport, out: str | Path, measure: str = "AP") -> Path | None:
+    """``out/map.png``: ``measure`` per language and system in the report's first setting, with the
+    macro average; None when matplotlib is not installed or the report has no such measure."""
+    try:
+        from optical.plots import plot_map_bars, require_matplotlib
+
+        require_matplotlib()
+    except ImportError:
+        return None
+    if measure not in {str(m) for m in report.measures} or not report.settings:
+        return None
+    setting = report.settings[0]
+    table = {}
+    for system in report.systems:
+        rows = report.rows(system, setting)
+        if rows:
+            table[system] = {r.label: r.evaluation.aggregates[measure] for r in rows}
+            table[system]["macro"] = report.macro(system, setting)[measure]
+    label = "MAP" if measure == "AP" else measure
+    return plot_map_bars(table, Path(out) / "map.png", title=f"{label} per language ({setting})", ylabel=label)

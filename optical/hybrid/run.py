@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from optical.data.mmarco import open_training
-from optical.distill import Objective, ObjectiveOutput
-from optical.distill.ot import OTObjective
+from optical.distill import Objective
+from optical.distill.ot import OTObjective, TransportOptions
 from optical.models import Encoder, TokenBatch
-from optical.train import TrainConfig, train
+from optical.train import Distributed, StepOutput, TrainConfig, train
 
 from .loss import info_nce
 from .sampler import MODES, Batch, HybridBatchSampler, TripletSet
 
 
 @dataclass
-class HybridConfig(TrainConfig):
-    """Everything ``optical train-hybrid`` needs; every field is also a ``--flag``."""
+class HybridConfig(TrainConfig, TransportOptions):
+    """Everything ``optical train-hybrid`` needs; every field is also a ``--flag``.
+
+    The auxiliary OT term takes the transport options of :class:`TransportOptions` (``--eps``,
+    ``--tau``, ...), the same flags as ``optical distill``.
+    """
 
     model: str = field(default="", metadata={
         "help": "the dual encoder to fine-tune: hub name or folder", "required": True})
@@ -36,11 +39,11 @@ class HybridConfig(TrainConfig):
     ot_weight: float = field(default=0.0, metadata={
         "help": "weight of the auxiliary OT loss: the encoder's tokens of each non-pivot query against a frozen "
                 "copy's tokens of its pivot-language version (0: off)"})
-    ot_eps: float = field(default=0.05, metadata={"help": "entropic regularisation of the auxiliary OT loss"})
     pivot: str = field(default="en", metadata={"help": "language of the frozen side of the auxiliary OT loss"})
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        TrainConfig.__post_init__(self)
+        TransportOptions.__post_init__(self)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not 0.0 <= self.alpha <= 1.0:
@@ -71,7 +74,7 @@ class AuxiliaryOT:
     weight: float
     pivot: str = "en"
 
-    def __call__(self, batch: Batch, query_tokens: TokenBatch) -> ObjectiveOutput | None:
+    def __call__(self, batch: Batch, query_tokens: TokenBatch) -> StepOutput | None:
         rows = [i for i, lang in enumerate(batch.query_langs) if lang != self.pivot]
         queries = self.sets[batch.set_name].queries
         if not rows or self.pivot not in queries:
@@ -85,7 +88,7 @@ class AuxiliaryOT:
 
 
 def make_step(encoder: Encoder, temperature: float, auxiliary: AuxiliaryOT | None = None):
-    def step(module, batch: Batch):
+    def step(module, batch: Batch) -> StepOutput:
         queries, _ = encoder.tokenize(batch.queries, kind="query")
         passages, _ = encoder.tokenize(batch.positives + batch.negatives, kind="passage")
         pooling, normalize = encoder.config.pooling, encoder.config.normalize
@@ -101,7 +104,7 @@ def make_step(encoder: Encoder, temperature: float, auxiliary: AuxiliaryOT | Non
             loss = nce + auxiliary.weight * ot.loss
             logs.update(ot.logs)
         logs["loss"] = float(loss.detach())
-        return ObjectiveOutput(loss, logs)
+        return StepOutput(loss, logs, shown=("loss", "nce", "ot") if ot is not None else ("nce",))
 
     return step
 
@@ -116,15 +119,17 @@ def train_hybrid(config: HybridConfig, *, encoder: Encoder | None = None, sets: 
         if not config.collection:
             raise ValueError("--collection is required")
         sets = [load_mmarco_triplet_set(config.collection, config.langs, config.max_triplets)]
-    # Each rank draws its own batch sequence (torchrun sets RANK).
-    rank = int(os.environ.get("RANK", "0"))
-    sampler = HybridBatchSampler(sets, config.batch_size, mode=config.mode, alpha=config.alpha,
-                                 languages=config.langs or None, seed=config.seed + 1009 * rank)
+
+    def sampler(dist: Distributed) -> HybridBatchSampler:
+        # Each rank draws its own batch sequence.
+        return HybridBatchSampler(sets, config.batch_size, mode=config.mode, alpha=config.alpha,
+                                  languages=config.langs or None, seed=config.seed + 1009 * dist.rank)
+
     auxiliary = None
     if config.ot_weight > 0:
         # The frozen side is the starting model: OT keeps other languages' tokens near its pivot tokens.
         teacher = copy.deepcopy(encoder).eval().requires_grad_(False)
-        auxiliary = AuxiliaryOT(teacher, OTObjective(eps=config.ot_eps), {s.name: s for s in sets},
+        auxiliary = AuxiliaryOT(teacher, OTObjective.from_options(config), {s.name: s for s in sets},
                                 config.ot_weight, config.pivot)
     step = make_step(encoder, config.temperature, auxiliary)
     return train(encoder, step, sum(len(s.triplets) for s in sets), config,

@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     log_every: int = field(default=10, metadata={"help": "steps between log lines"})
     eval_every: int = field(default=0, metadata={"help": "steps between evaluations (0: start and end only)"})
+    eval_at_start: bool = field(default=True, metadata={"help": "evaluate the starting model too (step 0)"})
     checkpoint_every: int = field(default=50, metadata={"help": "steps between checkpoints"})
     resume: bool = field(default=True, metadata={"help": "continue from out/checkpoint.pt when it exists"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
@@ -79,7 +80,7 @@ class TrainConfig:
 
 # Fields that may change between a checkpoint and its resume without changing the run. ``steps``
 # is not among them: the learning-rate schedule is a function of it.
-RESUMABLE_FIELDS = {"resume", "quiet", "log_every", "eval_every", "checkpoint_every", "device", "out"}
+RESUMABLE_FIELDS = {"resume", "quiet", "log_every", "eval_every", "eval_at_start", "checkpoint_every", "device", "out"}
 
 
 def config_fingerprint(config) -> str:
@@ -232,7 +233,7 @@ def train(
         _echo(f"eval @ step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in numbers.items() if k != "step"),
               config.quiet)
 
-    if run.start_step == 0:
+    if run.start_step == 0 and config.eval_at_start:
         run_evaluation(0)
     progress = _Progress(config.steps, run.start_step, config.log_every,
                          disabled=config.quiet or not dist_info.main)

@@ -1,10 +1,12 @@
-"""The epoch sampler: permutations, sharding, resume."""
+"""The samplers: permutations, length buckets, sharding, resume."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from optical.train import EpochSampler, TrainConfig, learning_rate_factor
+from optical.train import EpochSampler, LengthBucketSampler
 
 
 def test_every_example_once_per_epoch() -> None:
@@ -44,19 +46,41 @@ def test_empty_dataset_is_refused() -> None:
         EpochSampler(0, 2)
 
 
-def test_learning_rate_warms_up_then_decays_to_zero() -> None:
-    config = TrainConfig(steps=100, warmup=0.1)
-    factors = [learning_rate_factor(s, config) for s in range(100)]
-    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert factors[10] == pytest.approx(1.0) and factors[99] == pytest.approx(1 / 90)
-    cosine = TrainConfig(steps=100, warmup=0.0, schedule="cosine")
-    assert learning_rate_factor(50, cosine) == pytest.approx(0.5)
+def _lengths(size: int = 203) -> list[int]:
+    generator = random.Random(4)
+    return [generator.choice([generator.randint(3, 10), generator.randint(40, 60)]) for _ in range(size)]
 
 
-def test_bad_train_options() -> None:
-    with pytest.raises(ValueError, match="schedule"):
-        TrainConfig(schedule="step")
-    with pytest.raises(ValueError, match="warmup"):
-        TrainConfig(warmup=1.5)
-    with pytest.raises(ValueError, match="batch_size"):
-        TrainConfig(batch_size=0)
+def _padding(batches: list[list[int]], lengths: list[int]) -> float:
+    return 1 - sum(sum(lengths[i] for i in b) for b in batches) / sum(len(b) * max(lengths[i] for i in b)
+                                                                       for b in batches)
+
+
+def test_length_buckets_cover_every_example_once_per_epoch_with_less_padding() -> None:
+    lengths = _lengths()
+    size, batch = len(lengths), 8
+    batches_per_epoch = -(-size // batch)
+    bucketed = LengthBucketSampler(lengths, batch, seed=5, pool_batches=8)
+    epoch = [bucketed.next_batch() for _ in range(batches_per_epoch - 1)]
+    seen = [i for b in epoch for i in b]
+    tail = size - len(seen)
+    seen += bucketed.next_batch()[:tail]
+    assert sorted(seen) == list(range(size))
+    plain = EpochSampler(size, batch, seed=5)
+    plain_batches = [plain.next_batch() for _ in range(batches_per_epoch - 1)]
+    assert _padding(epoch, lengths) < 0.5 * _padding(plain_batches, lengths)
+
+
+def test_length_buckets_resume_and_shard_like_the_epoch_sampler() -> None:
+    lengths = _lengths()
+    reference = LengthBucketSampler(lengths, 6, seed=2)
+    expected = [reference.next_batch() for _ in range(80)]  # crosses two epochs
+    first = LengthBucketSampler(lengths, 6, seed=2)
+    got = [first.next_batch() for _ in range(37)]
+    resumed = LengthBucketSampler(lengths, 6, seed=2)
+    resumed.load_state_dict(first.state_dict())
+    got += [resumed.next_batch() for _ in range(43)]
+    assert got == expected
+    ranks = [LengthBucketSampler(lengths, 3, seed=2, rank=r, world_size=2) for r in range(2)]
+    for batch in expected[:40]:
+        assert batch == ranks[0].next_batch() + ranks[1].next_batch()
