@@ -56,6 +56,7 @@ VARIANTS: dict[str, dict] = {
     "ot-contrast": {"objective": "ot-contrast"},
     "ot+nce centered": {"objective": "ot+nce", "centered": True},
     "ot+nce tau0.5": {"objective": "ot+nce", "tau": 0.5},
+    "ot+nce centered eps0.02": {"objective": "ot+nce", "centered": True, "eps": 0.02},
     "ot+nce idf": {"objective": "ot+nce", "idf": True},
     "ot+nce decay": {"objective": "ot+nce", "ot_schedule": "decay"},
     "ot+nce w0.3": {"objective": "ot+nce", "ot_weight": 0.3},

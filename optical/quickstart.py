@@ -136,7 +136,9 @@ def run_quickstart(config: QuickstartConfig, echo=print) -> dict[str, dict[str, 
         versus = "" if test is None else f"{test.mean_difference:+.3f} (p={test.p_value:.2g})"
         echo(f"| {system.name} | {row['AP']:.3f} | {row['nDCG@10']:.3f} | {row['RR@10']:.3f} | {versus} |")
     gain = table[systems[1].name]["AP"] - table[systems[0].name]["AP"]
+    gap = table[systems[2].name]["AP"] - table[systems[0].name]["AP"]
+    closed = f", {gain / gap:.0%} of the gap to the English-query ceiling" if gap > 0 else ""
     echo(f"\nDistillation {'raised' if gain > 0 else 'did not raise'} MAP by {gain:+.3f} over the zero-shot student "
-         f"({len(report.rows(systems[0].name, 'cross')[0].evaluation.per_query['AP'])} queries). "
+         f"({len(report.rows(systems[0].name, 'cross')[0].evaluation.per_query['AP'])} queries{closed}). "
          f"Report: {out / 'eval'}")
     return table

@@ -127,6 +127,8 @@ class OTObjective(Objective):
         Subtract each side's mean token state over the batch before the cost (anisotropy).
     teacher_idf, student_idf : Tensor [vocab], optional
         IDF per token id; weights each side's tokens by IDF instead of uniformly.
+    warn : bool
+        Let :func:`optical.ot.sinkhorn` warn (once per call site) when plans did not converge.
 
     Reference: Z. Huang, P. Yu and J. Allan, "Improving Cross-lingual Information Retrieval on
     Low-Resource Languages via Optimal Transport Distillation", WSDM 2023, arXiv 2301.12566.
@@ -154,8 +156,10 @@ class OTObjective(Objective):
         centered: bool = False,
         teacher_idf: torch.Tensor | None = None,
         student_idf: torch.Tensor | None = None,
+        warn: bool = True,
     ) -> None:
         super().__init__()
+        self.warn = warn
         self.eps, self.max_iter, self.tol, self.tau, self.grad = eps, max_iter, tol, tau, grad
         self.cost, self.centered = cost, centered
         self.teacher_idf = teacher_idf
@@ -193,6 +197,7 @@ class OTObjective(Objective):
             tol=self.tol,
             max_iter=self.max_iter,
             grad=self.grad,
+            warn=self.warn,
         )
         return cost, plan
 

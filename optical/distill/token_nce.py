@@ -87,6 +87,7 @@ class TokenSetNCEObjective(Objective):
             None if b is None else b.repeat_interleave(candidates, 0),
             eps=self.transport.eps, mask_a=x_mask, mask_b=y_mask, tau=self.transport.tau,
             tol=self.transport.tol, max_iter=self.transport.max_iter, grad=self.transport.grad,
+            warn=self.transport.warn,
         )
         positives = torch.arange(rows, device=cost.device) * candidates + torch.arange(rows, device=cost.device)
         logs = {"ot_iterations": float(plan.iterations), "ot_marginal_error": float(plan.marginal_error.max())}

@@ -78,8 +78,9 @@ def encode_cached(
     """
     if len(ids) != len(texts):
         raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
+    progress = len(texts) >= 512  # a collection worth waiting for: say how long
     if not cache:
-        return encoder.encode(list(texts), kind=kind, batch_size=batch_size)
+        return encoder.encode(list(texts), kind=kind, batch_size=batch_size, progress=progress)
     key = encoding_key(fingerprint or encoder_fingerprint(encoder), kind, ids, texts)
     path = cache_dir("encoded") / f"{key}.pt"
     if path.exists():
@@ -87,7 +88,7 @@ def encode_cached(
         log.info("encoded %s: %d texts (%s) from cache %s", encoder.config.model, len(ids), kind, path.name[:12])
         return stored["vectors"]
     log.info("encoding %d texts (%s) with %s", len(texts), kind, encoder.config.model)
-    vectors = encoder.encode(list(texts), kind=kind, batch_size=batch_size)
+    vectors = encoder.encode(list(texts), kind=kind, batch_size=batch_size, progress=progress)
     with atomic_write(path, "wb") as handle:
         torch.save({"vectors": vectors.contiguous(), "count": len(ids), "kind": kind}, handle)
     return vectors

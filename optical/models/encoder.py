@@ -229,7 +229,8 @@ class Encoder(nn.Module):
         return self(batch, truncated)
 
     def encode(
-        self, texts: list[str], kind: str = "query", batch_size: int = 64, *, bf16: bool = False
+        self, texts: list[str], kind: str = "query", batch_size: int = 64, *, bf16: bool = False,
+        progress: bool = False,
     ) -> torch.Tensor:
         """Pooled vectors [N, d] without gradients, in batches, in the order of ``texts``.
 
@@ -250,6 +251,8 @@ class Encoder(nn.Module):
             Run the model under bfloat16 autocast (pooled vectors are float32 either way). Faster
             on CPUs with native bfloat16 (``avx512_bf16``, AMX) and on GPUs; rankings move within
             noise (``benchmarks/results/pipeline.md``).
+        progress
+            Show a progress bar on standard error (texts done, rate, time left).
         """
         if kind not in ("query", "passage"):
             raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
@@ -258,9 +261,14 @@ class Encoder(nn.Module):
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         was_training = self.training
         self.eval()
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), disable=not progress, unit="text", desc=f"encoding ({kind})", mininterval=5,
+                   leave=False)
         try:
             with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
                 for start in range(0, len(texts), batch_size):
+                    bar.update(min(batch_size, len(texts) - start))
                     chunk = [prefix + texts[i] for i in order[start:start + batch_size]]
                     batch = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.config.max_length,
                                            return_tensors="pt")
@@ -269,6 +277,7 @@ class Encoder(nn.Module):
                     tokens = self(dict(batch))
                     vectors.append(tokens.pooled(self.config.pooling, self.config.normalize).float().cpu())
         finally:
+            bar.close()
             self.train(was_training)
         if not vectors:
             return torch.empty(0, self.dim)

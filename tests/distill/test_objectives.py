@@ -9,21 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from optical.distill import MSEObjective, NCEObjective, OTObjective, TokenMSEObjective, WeightedObjectives
-from optical.models import TokenBatch
-
-
-def _batch(states: torch.Tensor, lengths: list[int]) -> TokenBatch:
-    mask = torch.arange(states.shape[1])[None, :] < torch.tensor(lengths)[:, None]
-    ids = torch.arange(states.shape[1]).repeat(states.shape[0], 1)
-    return TokenBatch(states, mask, mask, ids)
-
-
-@pytest.fixture
-def pair():
-    generator = torch.Generator().manual_seed(0)
-    teacher = _batch(torch.randn(3, 5, 8, generator=generator, dtype=torch.float64), [5, 3, 4])
-    student = _batch(torch.randn(3, 6, 8, generator=generator, dtype=torch.float64).requires_grad_(True), [6, 2, 4])
-    return teacher, student
 
 
 def test_ot_loss_is_mean_transport_cost_against_pot(pair) -> None:
@@ -75,18 +60,18 @@ def test_nce_is_cross_entropy_over_the_batch(pair) -> None:
     assert float(out.loss.detach()) == pytest.approx(-np.mean(np.diag(log_softmax)), rel=1e-10)
 
 
-def test_token_mse_position_pairs_ranks_of_real_tokens() -> None:
-    teacher = _batch(torch.arange(2 * 4 * 1, dtype=torch.float64).reshape(2, 4, 1), [4, 2])
-    student = _batch(torch.zeros(2, 3, 1, dtype=torch.float64), [3, 3])
+def test_token_mse_position_pairs_ranks_of_real_tokens(make_batch) -> None:
+    teacher = make_batch(torch.arange(2 * 4 * 1, dtype=torch.float64).reshape(2, 4, 1), [4, 2])
+    student = make_batch(torch.zeros(2, 3, 1, dtype=torch.float64), [3, 3])
     out = TokenMSEObjective("position")(teacher, student)
     # item 0: students 0,1,2 <- teachers 0,1,2 (values 0,1,2); item 1: students 0,1 <- teachers (4,5); 2 unpaired
     expected = (0 + 1 + 4 + 16 + 25) / 5
     assert float(out.loss.detach()) == pytest.approx(expected)
 
 
-def test_token_mse_argmax_pairs_most_similar_teacher_token() -> None:
-    teacher = _batch(torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64), [2])
-    student = _batch(torch.tensor([[[0.1, 0.9], [2.0, 0.1]]], dtype=torch.float64), [2])
+def test_token_mse_argmax_pairs_most_similar_teacher_token(make_batch) -> None:
+    teacher = make_batch(torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64), [2])
+    student = make_batch(torch.tensor([[[0.1, 0.9], [2.0, 0.1]]], dtype=torch.float64), [2])
     out = TokenMSEObjective("argmax")(teacher, student)
     expected = (((0.1 - 0) ** 2 + (0.9 - 1) ** 2) / 2 + ((2.0 - 1) ** 2 + (0.1 - 0) ** 2) / 2) / 2
     assert float(out.loss.detach()) == pytest.approx(expected)

@@ -16,21 +16,8 @@ from optical.distill.ot import plan_sharpness
 from optical.models import TokenBatch
 
 
-def _batch(states: torch.Tensor, lengths: list[int]) -> TokenBatch:
-    mask = torch.arange(states.shape[1])[None, :] < torch.tensor(lengths)[:, None]
-    ids = torch.arange(states.shape[1]).repeat(states.shape[0], 1)
-    return TokenBatch(states, mask, mask, ids)
-
-
-@pytest.fixture
-def pair():
-    generator = torch.Generator().manual_seed(1)
-    teacher = _batch(torch.randn(3, 5, 8, generator=generator, dtype=torch.float64), [5, 3, 4])
-    student = _batch(torch.randn(3, 6, 8, generator=generator, dtype=torch.float64).requires_grad_(True), [6, 2, 4])
-    return teacher, student
-
-
 def _pot_cost(teacher: TokenBatch, student: TokenBatch, j: int, i: int, eps: float) -> float:
+    """<P, C> between teacher item j and student item i, by POT in float64."""
     n, m = int(teacher.token_mask[j].sum()), int(student.token_mask[i].sum())
     x = F.normalize(teacher.embeddings[j, :n], dim=-1).numpy()
     y = F.normalize(student.embeddings[i, :m].detach(), dim=-1).numpy()
@@ -51,10 +38,10 @@ def test_ot_contrast_is_infonce_over_every_pairs_transport_cost(pair) -> None:
     assert out.logs["ot"] == pytest.approx(np.mean(np.diag(costs)), abs=1e-7)
 
 
-def test_appended_teacher_rows_are_extra_negatives(pair) -> None:
+def test_appended_teacher_rows_are_extra_negatives(pair, make_batch) -> None:
     teacher, student = pair
     generator = torch.Generator().manual_seed(2)
-    extra = _batch(torch.randn(2, 5, 8, generator=generator, dtype=torch.float64), [4, 5])
+    extra = make_batch(torch.randn(2, 5, 8, generator=generator, dtype=torch.float64), [4, 5])
     both = TokenBatch(torch.cat([teacher.embeddings, extra.embeddings]),
                       torch.cat([teacher.attention_mask, extra.attention_mask]),
                       torch.cat([teacher.token_mask, extra.token_mask]),
@@ -72,13 +59,13 @@ def test_appended_teacher_rows_are_extra_negatives(pair) -> None:
 def test_maxsim_contrast_similarity_is_mean_of_best_cosines(pair) -> None:
     teacher, student = pair
     objective = TokenSetNCEObjective(similarity="maxsim", temperature=0.2)
-    similarity, _ = objective.similarities(teacher, student)
+    similarity, _ = objective.similarities(teacher, student)  # token states in float32
     for i in range(3):
         for j in range(3):
             n, m = int(teacher.token_mask[j].sum()), int(student.token_mask[i].sum())
             x = F.normalize(teacher.embeddings[j, :n], dim=-1)
             y = F.normalize(student.embeddings[i, :m].detach(), dim=-1)
-            assert float(similarity[i, j]) == pytest.approx(float((y @ x.T).max(1).values.mean()), abs=1e-6)  # float32 states
+            assert float(similarity[i, j]) == pytest.approx(float((y @ x.T).max(1).values.mean()), abs=1e-6)
 
 
 @pytest.mark.parametrize("similarity", ["ot", "maxsim"])

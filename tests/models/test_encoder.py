@@ -157,3 +157,16 @@ def test_sentence_transformers_reproduces_encode_with_projection_and_prompts(tmp
     assert torch.allclose(queries, encoder.encode(texts, kind="query"), atol=1e-5)
     assert torch.allclose(documents, encoder.encode(texts, kind="passage"), atol=1e-5)
     assert not torch.allclose(queries, documents, atol=1e-3)  # the prompts reach the model
+
+
+def test_encode_shows_progress_when_asked(capsys) -> None:
+    from optical.models.tiny import tiny_encoder
+
+    encoder = tiny_encoder(["a", "b", "c"])
+    texts = ["a b", "c", "a", "b c a"] * 5
+    quiet = encoder.encode(texts, batch_size=4)
+    assert "encoding" not in capsys.readouterr().err
+    shown = encoder.encode(texts, batch_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert "encoding (query)" in err and "/20 " in err  # the total: how long there is to go
+    assert torch.equal(quiet, shown)
