@@ -258,13 +258,11 @@ def train(
                 run_evaluation(done)
             if done % config.checkpoint_every == 0 or done == config.steps:
                 run.checkpoint(done)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         progress.close()
-        if dist_info.main:
-            last = f"step {run.saved_step} ({run.checkpoint_path})" if run.saved_step else "none yet"
-            print(f"interrupted during step {step + 1} of {config.steps}; last checkpoint: {last}; "
-                  "rerun the same command to resume", file=sys.stderr, flush=True)
-        raise
+        last = f"step {run.saved_step} ({run.checkpoint_path})" if run.saved_step else "none yet"
+        # The command line prints this with "rerun the same command to resume" as its one line.
+        raise KeyboardInterrupt(f"during step {step + 1} of {config.steps}; last checkpoint: {last}") from interrupt
     progress.close()
     if run.start_step < config.steps or not run.evaluations or run.evaluations[-1]["step"] != config.steps:
         run_evaluation(config.steps)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from optical.data.bitext import write_bitext_tsv
 from optical.distill.run import DistillConfig, distill
@@ -125,6 +124,7 @@ def test_progress_lines_every_log_every_steps_with_total_and_eta(tmp_path, bitex
 
 def test_interrupt_says_where_training_stopped_and_how_to_resume(tmp_path, bitext, monkeypatch, capsys) -> None:
     import optical.train.loop as loop
+    from optical.cli import main
 
     calls = {"steps": 0}
     original = loop._optimizer_step
@@ -136,8 +136,35 @@ def test_interrupt_says_where_training_stopped_and_how_to_resume(tmp_path, bitex
         return original(*args, **kwargs)
 
     monkeypatch.setattr(loop, "_optimizer_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match=r"during step 6 of 8; last checkpoint: step 4"):
         distill(_config(tmp_path / "run", bitext), teacher=_encoders()[0], student=_encoders()[1])
-    message = capsys.readouterr().err
-    assert "interrupted during step 6 of 8" in message and "last checkpoint: step 4" in message
-    assert "rerun the same command to resume" in message
+    # the real command: one line with the step, the checkpoint and what to do, exit 130
+    for name, encoder in zip(("teacher", "student"), _encoders(), strict=True):
+        encoder.save(tmp_path / name)
+    calls["steps"] = 0
+    argv = ["distill", "--teacher", str(tmp_path / "teacher"), "--student", str(tmp_path / "student"),
+            "--bitext", str(bitext), "--tgt-lang", "xx", "--steps", "8", "--batch-size", "8", "--checkpoint-every", "4",
+            "--objective", "ot", "--eps", "0.1", "--out", str(tmp_path / "cli"), "--quiet"]
+    capsys.readouterr()
+    assert main(argv) == 130
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines[-1].startswith("optical distill: interrupted (during step 6 of 8; last checkpoint: step 4 (")
+    assert lines[-1].endswith("rerun the same command to resume")
+
+
+def test_bad_transport_options_fail_before_loading_and_leave_no_out_folder(tmp_path, bitext, capsys) -> None:
+    from optical.cli import main
+
+    for flag, value, message in (("--eps", "0", "--eps must be > 0, got 0.0"),
+                                 ("--ot-grad", "foo", "--ot-grad"),
+                                 ("--tau", "-1", "--tau must be > 0 or none")):
+        argv = ["distill", "--teacher", str(tmp_path / "absent-teacher"), "--student", "absent-student",
+                "--bitext", str(bitext), "--out", str(tmp_path / "out"), flag, value]
+        try:
+            status = main(argv)
+        except SystemExit as exit_:  # argparse's own check of choices
+            status = exit_.code
+        assert status == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("optical distill: error:") and message in error, error  # names the flag
+        assert not (tmp_path / "out").exists()
