@@ -145,3 +145,30 @@ def test_bitext_check_finds_translations_of_a_trained_student(tmp_path, bitext_f
     distill(_config(tmp_path, bitext_file, steps=60, objective="nce"), teacher=teacher, student=student)
     after = bitext_check(teacher, student, synthetic_pairs(32, seed=5))
     assert after["bitext_p@1"] > before["bitext_p@1"]
+
+
+def test_teacher_cache_gives_the_same_losses_and_encodes_each_text_once(tmp_path, bitext_file) -> None:
+    from optical.distill.teacher_cache import TeacherCache
+
+    histories = []
+    for cached in (False, True):
+        teacher, student = _pair_of_encoders()
+        config = _config(tmp_path / f"cache-{cached}", bitext_file, steps=12, teacher_cache=cached, ot_tol=None,
+                         ot_max_iter=50)
+        histories.append(distill(config, teacher=teacher, student=student).history)
+    for plain, cached in zip(*histories, strict=True):
+        assert cached["ot"] == pytest.approx(plain["ot"], abs=1e-5)
+    teacher, _ = _pair_of_encoders()
+    teacher.eval()  # as distillation holds it (no dropout)
+    cache = TeacherCache(teacher)
+    texts = [p.src for p in synthetic_pairs(64)]
+    first = cache.tokens(texts[:10])
+    again = cache.tokens(texts[5:10] + texts[:3])
+    assert cache.encoded == 10  # nothing encoded twice
+    assert torch.equal(again.embeddings[0, : int(again.attention_mask[0].sum())],
+                       first.embeddings[5, : int(first.attention_mask[5].sum())])
+    with torch.no_grad():
+        direct = teacher.encode_tokens(texts[:10])
+    real = direct.attention_mask
+    assert torch.allclose(first.embeddings[real], direct.embeddings[real], atol=1e-5)
+    assert torch.equal(first.token_mask, direct.token_mask[:, : first.token_mask.shape[1]])
