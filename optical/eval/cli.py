@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,24 +116,13 @@ class EvaluateConfig:
 
 
 def _score_run(config: EvaluateConfig) -> int:
-    from optical.data import read_qrels, read_trec_run
-    from optical.eval.metrics import evaluate
+    from optical.eval.evaluator import score_run_file, write_run_scores
 
-    qrels = read_qrels(config.qrels)
-    run = read_trec_run(config.run)
-    if config.collection is not None or config.dataset is not None:
-        # Every id the collection knows, in any of its settings (pooled ids included).
-        from optical.eval.metrics import check_run
-
-        source = _open_source(config)
-        tasks = source.tasks(config.settings or source.settings)
-        check_run(run, query_ids={q for t in tasks for q in t.queries.ids},
-                  document_ids={d for t in tasks for d in t.document_ids})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        evaluation = evaluate(qrels, run, list(config.metrics))
-    for warning in caught:
-        print(f"optical evaluate: warning: {warning.message}", file=sys.stderr)
+    source = _open_source(config) if config.collection is not None or config.dataset is not None else None
+    evaluation, messages = score_run_file(config.run, config.qrels, list(config.metrics), source=source,
+                                          settings=config.settings or None)
+    for message in messages:
+        print(f"optical evaluate: warning: {message}", file=sys.stderr)
     if config.per_query:
         for qid in evaluation.query_ids:
             for measure in evaluation.measures:
@@ -142,11 +130,7 @@ def _score_run(config: EvaluateConfig) -> int:
     for name, value in evaluation.aggregates.items():
         print(f"{name}\t{value:.4f}")
     if config.out is not None:
-        import json
-
-        config.out.mkdir(parents=True, exist_ok=True)
-        payload = {"run": str(config.run), "qrels": str(config.qrels), **evaluation.as_dict()}
-        (config.out / "results.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        write_run_scores(config.out, config.run, config.qrels, evaluation)
     return 0
 
 

@@ -26,7 +26,7 @@ from optical.eval.metrics import Evaluation, EvaluationWarning, evaluate
 from optical.eval.retrievers import Retriever
 from optical.eval.significance import PairedTest, compare_per_language
 
-__all__ = ["EvaluationReport", "System", "TaskResult", "run_evaluation"]
+__all__ = ["EvaluationReport", "System", "TaskResult", "run_evaluation", "score_run_file", "write_run_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -248,3 +248,37 @@ def _measure_bias(report: EvaluationReport, system: System, source: Source, task
             "pairs": len(sentences),
         }
     report.alignment[system.name] = alignment
+
+
+def score_run_file(run: str | Path, qrels: str | Path, measures: Sequence[str], *, source: Source | None = None,
+                   settings: Sequence[str] | None = None) -> tuple[Evaluation, list[str]]:
+    """Score a TREC run file against a qrels file; return the evaluation and the warnings to show.
+
+    With ``source``, every query and document id of the run must be one the collection knows
+    (in any of its ``settings``, pooled ids included).
+    """
+    from optical.data import read_qrels, read_trec_run
+    from optical.eval.metrics import check_run
+
+    judgments = read_qrels(qrels)
+    ranking = read_trec_run(run)
+    if source is not None:
+        tasks = source.tasks(settings or source.settings)
+        check_run(ranking, query_ids={q for t in tasks for q in t.queries.ids},
+                  document_ids={d for t in tasks for d in t.document_ids})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluation = evaluate(judgments, ranking, list(measures))
+    return evaluation, [str(w.message) for w in caught]
+
+
+def write_run_scores(out: str | Path, run: str | Path, qrels: str | Path, evaluation: Evaluation) -> Path:
+    """``out/results.json``: the run, the qrels and every measure (aggregates and per query)."""
+    import json
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {"run": str(run), "qrels": str(qrels), **evaluation.as_dict()}
+    path = folder / "results.json"
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return path
