@@ -105,6 +105,9 @@ def test_saved_student_reloads_with_the_same_embeddings(tmp_path, bitext_file) -
     texts = [p.tgt for p in synthetic_pairs(4)]
     reloaded = Encoder.load(tmp_path / "run" / "model")
     assert torch.allclose(reloaded.encode(texts), student.encode(texts), atol=1e-6)
+    assert (tmp_path / "run" / "model" / "README.md").read_text().startswith("---\n")  # the model card
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "run" / "training.png").read_bytes()[:4] == b"\x89PNG"  # loss terms and dev checks
 
 
 def test_widths_must_match_without_a_projection(tmp_path, bitext_file) -> None:

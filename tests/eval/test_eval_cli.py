@@ -104,6 +104,9 @@ def test_collection_with_bm25(xquadr_root, capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert "| en→en | 1.0000 |" in out and "| **macro** | 1.0000 |" in out
     assert (tmp_path / "out" / "runs" / "bm25" / "mono" / "sw-sw.run").is_file()
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "out" / "map.png"  # the MAP-per-language chart next to the report
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {chart}" in out
 
 
 def test_query_lang_names_a_query_files_language_in_every_label(xquadr_root, capsys, tmp_path, monkeypatch):
