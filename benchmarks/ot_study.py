@@ -51,6 +51,7 @@ LOW = ("sw", "tl", "bn")
 # study cut short still compares something.
 VARIANTS: dict[str, dict] = {
     "nce": {"objective": "nce"},
+    "mse+nce": {"objective": "mse+nce"},
     "ot+nce": {"objective": "ot+nce"},
     "ot-contrast+nce": {"objective": "ot-contrast+nce"},
     "ot-contrast": {"objective": "ot-contrast"},
@@ -188,6 +189,12 @@ def screen(args, ckpt: Checkpoint, caches: dict) -> None:
             ceiling = dev.per_query_ap(teacher, lang, query_lang="en")
             ckpt.put(key, {"dev_map": float(np.mean(list(ap.values()))),
                            "ceiling_dev_map": float(np.mean(list(ceiling.values())))})
+        key = f"screen/zero-shot-geometry/{lang}"
+        if key not in ckpt:
+            from optical.distill.run import bitext_check, read_pairs
+
+            dev_pairs = read_pairs(str(Path(args.bitext_dir) / f"en-{lang}.dev.tsv"), "en", lang, args.dev_pairs)
+            ckpt.put(key, bitext_check(teacher, teacher, dev_pairs))
         for name in args.variants or VARIANTS:
             key = f"screen/{name}/{lang}/{args.screen_steps}"
             if key in ckpt:
@@ -257,9 +264,21 @@ def screen_table(ckpt: Checkpoint, args) -> list[str]:
                   "| variant | dev MAP | gap closed | bitext P@1 | parallel cos | pairwise cos | ot (start -> end) "
                   "| plan entropy | plan argmax mass | s/step | padding |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        geometry = ckpt.rows.get(f"screen/zero-shot-geometry/{lang}")
+        if geometry:
+            lines.append(f"| zero-shot student | {zero['dev_map']:.4f} | 0% | {geometry['bitext_p@1']:.3f} "
+                         f"| {geometry['parallel_cosine']:.3f} | {geometry['student_pairwise_cosine']:.3f} "
+                         "| | | | | |")
         rows = [(name, ckpt.rows[f"screen/{name}/{lang}/{args.screen_steps}"]) for name in VARIANTS
                 if f"screen/{name}/{lang}/{args.screen_steps}" in ckpt]
         rows.sort(key=lambda r: -r[1]["dev_map"])
+        legend = "; ".join(f"`{name}`: " + ", ".join(f"{k}={v}" for k, v in VARIANTS[name].items()) for name, _ in rows)
+        at = len(lines) - (3 if geometry else 2)
+        lines[at:at] = [f"Variants (DistillConfig overrides; every other option at its default): {legend}.",
+                        "Columns after dev MAP are the last dev check and the training log: bitext P@1 and parallel "
+                        "cosine on 200 dev pairs, the student's mean pairwise cosine (collapse when high), the paired "
+                        "transport cost <P, C> at the first and last logged step, the plans' row entropy "
+                        "(1: uniform) and mass on the row's largest entry at the last logged step.", ""]
         for name, row in rows:
             last = row["evaluations"][-1]
             history = row["history"]
