@@ -212,7 +212,7 @@ def finalists(ckpt: Checkpoint, args) -> list[str]:
     scores: dict[str, list[float]] = {}
     for key, row in ckpt.rows.items():
         parts = key.split("/")
-        if parts[0] == "screen" and parts[1] != "zero-shot" and parts[3] == str(args.screen_steps):
+        if len(parts) == 4 and parts[0] == "screen" and parts[3] == str(args.screen_steps):
             scores.setdefault(parts[1], []).append(row["dev_map"])
     transport = sorted((n for n in scores if n.startswith(("ot", "maxsim"))),
                        key=lambda n: -float(np.mean(scores[n])))
