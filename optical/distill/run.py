@@ -52,7 +52,7 @@ class DistillConfig(TrainConfig, TransportOptions):
     tgt_lang: str = field(default="sw", metadata={"help": "language of the tgt side (the student's)", "group": "data"})
     max_pairs: int | None = field(default=None, metadata={"help": "use the first N training pairs", "group": "data"})
     dev_pairs: int = field(default=500, metadata={"help": "dev pairs in the periodic check", "group": "data"})
-    objective: str = field(default="ot", metadata={
+    objective: str = field(default="ot+nce", metadata={
         "help": f"one of {', '.join(OBJECTIVES)}, or a sum such as ot+nce", "group": "objective"})
     ot_weight: float = field(default=1.0, metadata={"help": "weight of ot in a sum", "group": "objective"})
     mse_weight: float = field(default=1.0, metadata={"help": "weight of mse in a sum", "group": "objective"})
