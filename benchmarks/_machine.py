@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import platform
@@ -76,24 +78,52 @@ class Checkpoint:
     """Rows of a long benchmark kept in a JSON file, written atomically after each row.
 
     A rerun skips the rows already there, so an interrupted benchmark resumes where it stopped.
+    Several processes may share one file (workers that split a study's units between them): each
+    write happens under a lock and keeps the rows the others wrote meanwhile.
     """
 
     def __init__(self, path: Path, fresh: bool = False) -> None:
         self.path = path
         self.rows: dict[str, dict] = {}
+        self._mine: set[str] = set()
+        self._fresh = fresh
         if path.exists() and not fresh:
             self.rows = json.loads(path.read_text())["rows"]
 
     def __contains__(self, key: str) -> bool:
+        self.refresh()
         return key in self.rows
 
     def __getitem__(self, key: str) -> dict:
         return self.rows[key]
 
+    def refresh(self) -> None:
+        """Take in the rows that other processes wrote since this one last read the file."""
+        if self._fresh or not self.path.exists():
+            return
+        with self._locked():
+            on_disk = json.loads(self.path.read_text())["rows"]
+        self.rows = {**on_disk, **{k: self.rows[k] for k in self._mine}}
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(self.path.parent / f".{self.path.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def put(self, key: str, row: dict) -> None:
         self.rows[key] = row
-        with atomic_write(self.path) as handle:
-            handle.write(json.dumps({"machine": machine(), "command": command(), "rows": self.rows}, indent=1))
+        self._mine.add(key)
+        with self._locked():
+            if self.path.exists() and not self._fresh:
+                on_disk = json.loads(self.path.read_text())["rows"]
+                self.rows = {**on_disk, **{k: self.rows[k] for k in self._mine}}
+            self._fresh = False  # from its first write on, the file holds this run's rows
+            with atomic_write(self.path) as handle:
+                handle.write(json.dumps({"machine": machine(), "command": command(), "rows": self.rows}, indent=1))
 
 
 class PeakMemory:

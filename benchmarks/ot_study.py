@@ -5,10 +5,12 @@ languages; the word-embedding tables stay fixed). One student per language, trai
 language's English-X Bible bitext; documents stay on the teacher. Stages:
 
 ``screen``
-    Every variant of the design space (transport weight and schedule, centring, unbalanced
-    transport, IDF marginals, eps, cost, gradient mode, the transport-contrastive objective,
-    MaxSim at training time, mined hard negatives) and the controls (``nce``, ``ot+nce``), one
-    seed, on Swahili, selected by MAP on the **dev** split of the WikiCLIR-style collection.
+    Every variant of the design space (transport weight and schedule, centring and whitening,
+    unbalanced transport, IDF and importance marginals, eps, cost, gradient mode, the
+    transport-contrastive objective, MaxSim at training time, mined hard negatives, the learning
+    rate) and the controls (``nce``; ``ot+nce eps1``, whose plan is near uniform; ``token-mse+nce``,
+    a hard alignment; ``cos+nce``, a sentence-level anchor without transport), one seed, on
+    Swahili, selected by MAP on the **dev** split of the WikiCLIR-style collection.
     Diagnostics at every evaluation: each loss term, dev MAP, bitext P@1, parallel cosine, the
     student's pairwise cosine (collapse) and the sharpness of the plans.
 ``final``
@@ -17,8 +19,19 @@ language's English-X Bible bitext; documents stay on the teacher. Stages:
     mean, standard deviation, share of the zero-shot -> English-query-ceiling gap closed, and
     paired t-tests on per-query AP (seeds averaged per query), Holm-corrected across languages.
 
+``curve``
+    ``nce`` against the default transport objective on the **test** split (settings fixed
+    before), for bitext sizes 500, 2,000, 8,000 and all pairs (sw, bn): does the transport's
+    gain grow or shrink with data?
+``newlang``
+    Regime (b), a truly new language: the English-only all-MiniLM-L6-v2 is teacher and student,
+    the student's word-embedding tables are trained on the whole English-Swahili bitext, dev
+    MAP at every evaluation (the learning curve over steps), test MAP at the end.
+
 Every trained unit is a row of ``benchmarks/results/ot_study.json``; a rerun resumes where the
-last one stopped (a unit that was training resumes from its own checkpoint).
+last one stopped (a unit that was training resumes from its own checkpoint). Several workers may
+run the same command at once: each unit is claimed by one of them (a claim whose process died is
+taken over), and the JSON keeps every worker's rows.
 """
 
 from __future__ import annotations
@@ -58,7 +71,7 @@ VARIANTS: dict[str, dict] = {
     "ot+nce centered": {"objective": "ot+nce", "centered": True},
     "ot+nce tau0.5": {"objective": "ot+nce", "tau": 0.5},
     "ot+nce centered eps0.02": {"objective": "ot+nce", "centered": True, "eps": 0.02},
-    "ot+nce idf": {"objective": "ot+nce", "idf": True},
+    "ot+nce idf": {"objective": "ot+nce", "marginals": "idf"},
     "ot+nce decay": {"objective": "ot+nce", "ot_schedule": "decay"},
     "ot+nce w0.3": {"objective": "ot+nce", "ot_weight": 0.3},
     "maxsim-contrast+nce": {"objective": "maxsim-contrast+nce"},
@@ -71,8 +84,21 @@ VARIANTS: dict[str, dict] = {
     "ot+nce warmup": {"objective": "ot+nce", "ot_schedule": "warmup"},
     "ot+nce eps0.1": {"objective": "ot+nce", "eps": 0.1},
     "ot-contrast+nce centered": {"objective": "ot-contrast+nce", "centered": True},
-    "ot-contrast+nce idf": {"objective": "ot-contrast+nce", "idf": True},
+    "ot-contrast+nce idf": {"objective": "ot-contrast+nce", "marginals": "idf"},
     "ot-contrast+nce tau0.5": {"objective": "ot-contrast+nce", "tau": 0.5},
+    "ot+nce importance": {"objective": "ot+nce", "marginals": "importance"},
+    "ot+nce whiten": {"objective": "ot+nce", "whiten": True},
+    "ot-contrast+nce importance": {"objective": "ot-contrast+nce", "marginals": "importance"},
+    # Controls for what the transport term does: with eps 1 the plan is close to the product of
+    # the marginals (every token pulled toward every token: an anchor without alignment); the
+    # token-level MSE under a hard arg-max alignment is an anchor with a fixed alignment.
+    "ot+nce eps1": {"objective": "ot+nce", "eps": 1.0},
+    "token-mse+nce": {"objective": "token-mse+nce"},
+    # The anchor without transport: 1 - cosine of the pooled vectors, on the transport cost's scale.
+    "cos+nce": {"objective": "cos+nce"},
+    # The control gets the same learning-rate search as the transport: a fair baseline.
+    "nce lr5e-5": {"objective": "nce", "lr": 5e-5},
+    "ot+nce lr5e-5": {"objective": "ot+nce", "lr": 5e-5},
 }
 CONTROL = "nce"
 
@@ -101,7 +127,9 @@ class DevTest:
         if self.doc_vectors is None:
             docs = self.collection(lang).documents
             self.doc_ids = list(docs)
-            path = cache_dir("bench", "ot_study") / f"docs-{self.split}.pt"
+            model = Path(str(self.teacher.config.model)).name
+            name = f"docs-{self.split}.pt" if "e5" in model else f"docs-{self.split}-{model}.pt"
+            path = cache_dir("bench", "ot_study") / name
             if path.exists():
                 stored = torch.load(path, weights_only=True)
                 if stored["ids"] == self.doc_ids:
@@ -135,22 +163,78 @@ class DevTest:
         return self._english
 
 
+class Claim:
+    """One worker's hold on a unit: a file named after the unit holding the worker's pid.
+
+    ``Claim.take(key)`` is None when a live worker already holds ``key``; a claim left by a
+    process that died is taken over. Used as a context manager, the claim is released at the end.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def take(cls, key: str) -> Claim | None:
+        folder = cache_dir("runs", "ot_study", "claims")
+        path = folder / (key.replace("/", "__").replace(" ", "_").replace("+", "_") + ".pid")
+        for _ in range(2):
+            try:
+                with open(path, "x") as handle:
+                    handle.write(str(os.getpid()))
+                return cls(path)
+            except FileExistsError:
+                try:
+                    os.kill(int(path.read_text() or 0), 0)
+                    return None  # a live worker has it
+                except (ProcessLookupError, ValueError, FileNotFoundError):
+                    path.unlink(missing_ok=True)  # its worker died: take it over
+        return None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def units(ckpt: Checkpoint, keys):
+    """The keys of ``keys`` that no row holds yet, each claimed for this worker while it runs."""
+    for key in keys:
+        if key in ckpt:
+            continue
+        claim = Claim.take(key)
+        if claim is None:
+            print(f"  {key}: another worker has it", flush=True)
+            continue
+        with claim:
+            if key not in ckpt:  # finished by another worker between the two checks
+                yield key
+
+
 def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, args, caches: dict,
-               dev: DevTest | None) -> tuple[Path, dict]:
-    """Distil one student; returns its model folder and its training record (diagnostics)."""
+               dev: DevTest | None, *, pairs: int | None = -1, model: str | None = None,
+               **settings) -> tuple[Path, dict]:
+    """Distil one student; returns its model folder and its training record (diagnostics).
+
+    ``pairs``: training pairs (None: all; -1: ``args.pairs``); ``model``: teacher and student
+    (default ``args.model``); ``settings``: DistillConfig fields that differ from regime (a)'s.
+    """
     bitext = Path(args.bitext_dir)
-    out = cache_dir("runs", "ot_study") / f"{name}-{lang}-{steps}-s{seed}".replace(" ", "_").replace("+", "_")
-    config = DistillConfig(
-        out=str(out), teacher=args.model, student=args.model, bitext=str(bitext / f"en-{lang}.tsv"),
+    pairs = args.pairs if pairs == -1 else pairs
+    model = model or args.model
+    stem = f"{name}-{lang}-{steps}-s{seed}" + ("" if pairs == args.pairs else f"-p{pairs or 'all'}")
+    out = cache_dir("runs", "ot_study") / (Path(model).name + "-" + stem).replace(" ", "_").replace("+", "_")
+    fields = dict(
+        out=str(out), teacher=model, student=model, bitext=str(bitext / f"en-{lang}.tsv"),
         dev_bitext=str(bitext / f"en-{lang}.dev.tsv"), dev_pairs=args.dev_pairs, tgt_lang=lang,
-        max_pairs=args.pairs, steps=steps, batch_size=16, lr=args.lr, seed=seed, max_length=64,
+        max_pairs=pairs, steps=steps, batch_size=16, lr=args.lr, seed=seed, max_length=64,
         freeze_embeddings=True, eval_every=max(1, steps // 2), eval_at_start=False, checkpoint_every=25,
         quiet=True, log_every=25,
-        **overrides,
     )
-    teacher = caches.setdefault("teacher", Encoder.load(args.model, max_length=64))
-    cache = caches.setdefault(lang, TeacherCache(teacher))
-    student = Encoder.load(args.model, max_length=64)
+    config = DistillConfig(**{**fields, **settings, **overrides})
+    teacher = caches.setdefault(("teacher", model), Encoder.load(model, max_length=64))
+    cache = caches.setdefault((lang, model), TeacherCache(teacher))
+    student = Encoder.load(model, max_length=64)
 
     def dev_map(encoder: Encoder) -> dict[str, float]:
         if dev is None:
@@ -160,7 +244,7 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
     if args.threads is None:
         # Threads that spin at barriers while another process holds the core cost more than they
         # give: one thread on a busy machine, two when it is free (the numbers do not depend on it).
-        torch.set_num_threads(1 if os.getloadavg()[0] > 2.5 else 2)
+        torch.set_num_threads(1 if os.getloadavg()[0] > 1.5 else 2)
     started = time.perf_counter()
     result = distill(config, teacher=teacher, student=student, teacher_cache=cache, extra_evaluation=dev_map)
     record = {
@@ -178,8 +262,15 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
     return out, record
 
 
+def teacher_for(caches: dict, model: str) -> Encoder:
+    """The teacher ``model``, loaded once per process."""
+    if ("teacher", model) not in caches:
+        caches[("teacher", model)] = Encoder.load(model, max_length=64)
+    return caches[("teacher", model)]
+
+
 def screen(args, ckpt: Checkpoint, caches: dict) -> None:
-    teacher = caches.setdefault("teacher", Encoder.load(args.model, max_length=64))
+    teacher = teacher_for(caches, args.model)
     dev = DevTest(Path(args.wikiclir), "dev", teacher)
     for lang in args.screen_langs:
         key = f"screen/zero-shot/{lang}"
@@ -195,10 +286,9 @@ def screen(args, ckpt: Checkpoint, caches: dict) -> None:
 
             dev_pairs = read_pairs(str(Path(args.bitext_dir) / f"en-{lang}.dev.tsv"), "en", lang, args.dev_pairs)
             ckpt.put(key, bitext_check(teacher, teacher, dev_pairs))
-        for name in args.variants or VARIANTS:
-            key = f"screen/{name}/{lang}/{args.screen_steps}"
-            if key in ckpt:
-                continue
+        keys = {f"screen/{name}/{lang}/{args.screen_steps}": name for name in args.variants or VARIANTS}
+        for key in units(ckpt, keys):
+            name = keys[key]
             print(f"[screen] {name} {lang} {args.screen_steps} steps", flush=True)
             out, record = train_unit(name, VARIANTS[name], lang, args.screen_steps, 0, args, caches, dev)
             record["dev_map"] = record["evaluations"][-1]["dev_map"]
@@ -219,29 +309,84 @@ def finalists(ckpt: Checkpoint, args) -> list[str]:
     return [CONTROL, *transport[:args.finalists]]
 
 
-def final(args, ckpt: Checkpoint, caches: dict) -> None:
-    teacher = caches.setdefault("teacher", Encoder.load(args.model, max_length=64))
-    test = DevTest(Path(args.wikiclir), "test", teacher)
-    names = args.final_variants or finalists(ckpt, args)
-    print(f"[final] {names}", flush=True)
-    for lang in args.final_langs:
+def zero_shot_test_rows(ckpt: Checkpoint, test: DevTest, model: str, langs) -> None:
+    for lang in langs:
         key = f"final/zero-shot/{lang}"
         if key not in ckpt:
-            zero = Encoder.load(args.model, max_length=64)
+            zero = Encoder.load(model, max_length=64)
             ckpt.put(key, {"ap": test.per_query_ap(zero, lang)})
-            ckpt.put(f"final/ceiling/{lang}", {"ap": test.per_query_ap(teacher, lang, query_lang="en")})
-    for seed in range(args.seeds):
-        for lang in args.final_langs:
-            for name in names:
-                key = f"final/{name}/{lang}/{args.final_steps}/s{seed}"
-                if key in ckpt:
-                    continue
-                print(f"[final] {name} {lang} {args.final_steps} steps seed {seed}", flush=True)
-                out, record = train_unit(name, VARIANTS[name], lang, args.final_steps, seed, args, caches, None)
-                record["ap"] = test.per_query_ap(Encoder.load(out / "model"), lang)
-                shutil.rmtree(out, ignore_errors=True)
-                ckpt.put(key, record)
-                print(f"  test MAP {np.mean(list(record['ap'].values())):.4f}", flush=True)
+            ckpt.put(f"final/ceiling/{lang}", {"ap": test.per_query_ap(test.teacher, lang, query_lang="en")})
+
+
+def final(args, ckpt: Checkpoint, caches: dict) -> None:
+    test = DevTest(Path(args.wikiclir), "test", teacher_for(caches, args.model))
+    names = args.final_variants or finalists(ckpt, args)
+    print(f"[final] {names}", flush=True)
+    zero_shot_test_rows(ckpt, test, args.model, args.final_langs)
+    keys = {f"final/{name}/{lang}/{args.final_steps}/s{seed}": (name, lang, seed)
+            for seed in range(args.seeds) for lang in args.final_langs for name in names}
+    for key in units(ckpt, keys):
+        name, lang, seed = keys[key]
+        print(f"[final] {name} {lang} {args.final_steps} steps seed {seed}", flush=True)
+        out, record = train_unit(name, VARIANTS[name], lang, args.final_steps, seed, args, caches, None)
+        record["ap"] = test.per_query_ap(Encoder.load(out / "model"), lang)
+        shutil.rmtree(out, ignore_errors=True)
+        ckpt.put(key, record)
+        print(f"  test MAP {np.mean(list(record['ap'].values())):.4f}", flush=True)
+
+
+def curve(args, ckpt: Checkpoint, caches: dict) -> None:
+    """Test MAP against bitext size for fixed settings (the size of the final stage reuses its seed-0 row)."""
+    test = DevTest(Path(args.wikiclir), "test", teacher_for(caches, args.model))
+    zero_shot_test_rows(ckpt, test, args.model, args.curve_langs)
+    keys = {}
+    for lang in args.curve_langs:
+        for size in args.curve_sizes:
+            for name in args.curve_variants:
+                if size == str(args.pairs) and args.curve_steps == args.final_steps:
+                    continue  # the final stage's seed-0 row
+                keys[f"curve/{name}/{lang}/{args.curve_steps}/p{size}/s0"] = (name, lang, size)
+    for key in units(ckpt, keys):
+        name, lang, size = keys[key]
+        print(f"[curve] {name} {lang} {size} pairs, {args.curve_steps} steps", flush=True)
+        pairs = None if size == "all" else int(size)
+        out, record = train_unit(name, VARIANTS[name], lang, args.curve_steps, 0, args, caches, None, pairs=pairs)
+        record["ap"] = test.per_query_ap(Encoder.load(out / "model"), lang)
+        with open(Path(args.bitext_dir) / f"en-{lang}.tsv", encoding="utf-8") as handle:
+            record["pairs"] = min(pairs or float("inf"), sum(1 for line in handle if line.strip()))
+        shutil.rmtree(out, ignore_errors=True)
+        ckpt.put(key, record)
+        print(f"  test MAP {np.mean(list(record['ap'].values())):.4f}", flush=True)
+
+
+def newlang(args, ckpt: Checkpoint, caches: dict) -> None:
+    """Regime (b): the English-only MiniLM learns Swahili (its embedding tables trained) from all the bitext."""
+    from data_recipes.models import teacher_path
+
+    model, lang = str(teacher_path()), "sw"
+    teacher = teacher_for(caches, model)
+    dev = DevTest(Path(args.wikiclir), "dev", teacher)
+    test = DevTest(Path(args.wikiclir), "test", teacher)
+    key = f"newlang/zero-shot/{lang}"
+    if key not in ckpt:
+        zero = Encoder.load(model, max_length=64)
+        ckpt.put(key, {split.split: {"map": float(np.mean(list(split.per_query_ap(zero, lang).values()))),
+                                     "ceiling": float(np.mean(list(split.per_query_ap(
+                                         teacher, lang, query_lang="en").values())))}
+                       for split in (dev, test)})
+
+    keys = {f"newlang/{name}/{lang}/{args.newlang_steps}": name for name in args.newlang_variants}
+    for key in units(ckpt, keys):
+        name = keys[key]
+        print(f"[newlang] {name} {lang} {args.newlang_steps} steps (MiniLM, embeddings trained)", flush=True)
+        out, record = train_unit(
+            name, VARIANTS[name], lang, args.newlang_steps, 0, args, caches, dev, pairs=None, model=model,
+            freeze_embeddings=False, lr=args.newlang_lr, eval_every=max(1, args.newlang_steps // 5),
+            eval_at_start=False, checkpoint_every=50)
+        record["ap"] = test.per_query_ap(Encoder.load(out / "model"), lang)
+        shutil.rmtree(out, ignore_errors=True)
+        ckpt.put(key, record)
+        print(f"  test MAP {np.mean(list(record['ap'].values())):.4f}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------- report
@@ -296,21 +441,22 @@ def screen_table(ckpt: Checkpoint, args) -> list[str]:
     return lines
 
 
-def final_table(ckpt: Checkpoint, args) -> tuple[list[str], dict]:
+def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
     names = []
     for key in ckpt.rows:
         parts = key.split("/")
-        if parts[0] == "final" and len(parts) == 5 and parts[1] not in names:
+        if parts[0] == "final" and len(parts) == 5 and parts[3] == str(steps) and parts[1] not in names:
             names.append(parts[1])
     if not names:
         return [], {}
-    langs = [lang for lang in args.final_langs if f"final/zero-shot/{lang}" in ckpt]
+    langs = [lang for lang in args.final_langs if f"final/zero-shot/{lang}" in ckpt
+             and any(k.startswith(f"final/{n}/{lang}/{steps}/") for n in names for k in ckpt.rows)]
     summary: dict = {}
-    lines = [f"### Test split, {args.final_steps} steps of 16 pairs, one student per language", "",
+    lines = [f"### Test split, {steps} steps of 16 pairs, one student per language", "",
              "MAP mean ± standard deviation over seeds; *gap*: share of the zero-shot -> ceiling gap closed "
              "by the seed-mean MAP; † differs from `nce` (paired t-test on per-query AP averaged over seeds, "
              "Holm across the languages, alpha 0.05), with the difference to `nce`.", "",
-             "| system | seeds | " + " | ".join(langs) + " | macro |",
+             "| system | seeds (per language) | " + " | ".join(langs) + " | macro |",
              "|---|---:|" + "---:|" * (len(langs) + 1)]
     zero = {lang: ckpt[f"final/zero-shot/{lang}"]["ap"] for lang in langs}
     ceiling = {lang: ckpt[f"final/ceiling/{lang}"]["ap"] for lang in langs}
@@ -326,7 +472,7 @@ def final_table(ckpt: Checkpoint, args) -> tuple[list[str], dict]:
         seed_means[name] = {}
         for lang in langs:
             runs = [row["ap"] for key, row in ckpt.rows.items()
-                    if key.startswith(f"final/{name}/{lang}/{args.final_steps}/s")]
+                    if key.startswith(f"final/{name}/{lang}/{steps}/s")]
             if not runs:
                 cells.append("")
                 continue
@@ -338,27 +484,163 @@ def final_table(ckpt: Checkpoint, args) -> tuple[list[str], dict]:
             macro.append(np.mean(maps))
             summary.setdefault(name, {})[lang] = {"map": float(np.mean(maps)), "std": float(np.std(maps)),
                                                    "seeds": len(maps), "gap_closed": closed}
-        seeds = max((v["seeds"] for v in summary.get(name, {}).values()), default=0)
+        counts = [summary.get(name, {}).get(x, {}).get("seeds", 0) for x in langs]
+        seeds = str(counts[0]) if len(set(counts)) == 1 else "/".join(map(str, counts))
         lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {_fmt(np.mean(macro) if macro else None)} |")
     lines.append("| ceiling: teacher, English query | | " + " | ".join(f"{mean_ap(ceiling[x]):.3f}" for x in langs)
                  + f" | {np.mean([mean_ap(ceiling[x]) for x in langs]):.3f} |")
     lines.append("")
-    if CONTROL in seed_means:
-        lines += ["Paired tests against `nce` (seed-mean AP per query):", "",
-                  "| system | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
-        for name in names:
-            if name == CONTROL:
-                continue
-            shared = [x for x in langs if x in seed_means[name] and x in seed_means[CONTROL]]
-            tests = [paired_t_test(seed_means[name][x], seed_means[CONTROL][x]) for x in shared]
+    def paired_rows(systems: list[str], reference: str) -> list[str]:
+        """One row per system: its difference to ``reference`` per language, Holm across languages."""
+        rows = ["| system | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
+        for name in systems:
+            shared = [x for x in langs if x in seed_means[name] and x in seed_means[reference]]
+            tests = [paired_t_test(seed_means[name][x], seed_means[reference][x]) for x in shared]
             adjusted = adjust_p_values([t.p_value for t in tests], "holm") if tests else []
-            cells = {x: f"{t.mean_difference:+.4f} (p={p:.2g}){' †' if p < 0.05 else ''}"
-                     for x, t, p in zip(shared, tests, adjusted, strict=True)}
+            cells = {}
             for x, t, p in zip(shared, tests, adjusted, strict=True):
-                summary[name][x]["vs_nce"] = {"difference": t.mean_difference, "holm_p": p}
-            lines.append(f"| {name} | " + " | ".join(cells.get(x, "") for x in langs) + " |")
-        lines.append("")
+                cells[x] = f"{t.mean_difference:+.4f} (p={p:.2g}){' †' if p < 0.05 else ''}"
+                summary[name][x][f"vs_{reference}"] = {"difference": t.mean_difference, "holm_p": p}
+            rows.append(f"| {name} | " + " | ".join(cells.get(x, "") for x in langs) + " |")
+        return [*rows, ""]
+
+    if CONTROL in seed_means:
+        lines += ["Paired tests against `nce` (seed-mean AP per query):", ""]
+        lines += paired_rows([n for n in names if n != CONTROL and n in seed_means], CONTROL)
+    anchor = "cos+nce"  # the best objective without transport: is the transport better than it?
+    transport = [n for n in names if n.startswith(("ot", "maxsim")) and n in seed_means]
+    if anchor in seed_means and transport:
+        lines += [f"Paired tests of the transport objectives against `{anchor}`, the sentence-level anchor "
+                  "(seed-mean AP per query, Holm across the languages):", ""]
+        lines += paired_rows(transport, anchor)
     return lines, summary
+
+
+def curve_table(ckpt: Checkpoint, args) -> list[str]:
+    rows = {}
+    for key, row in ckpt.rows.items():
+        parts = key.split("/")
+        if parts[0] == "curve" and parts[3] == str(args.curve_steps):
+            rows[(parts[1], parts[2], parts[4][1:])] = row["ap"]
+    if not rows:
+        return []
+    for key, row in ckpt.rows.items():  # the final stage's seed-0 rows are the curve's own-size points
+        parts = key.split("/")
+        if parts[0] == "final" and len(parts) == 5 and parts[3] == str(args.curve_steps) and parts[4] == "s0":
+            rows.setdefault((parts[1], parts[2], str(args.pairs)), row["ap"])
+    names = [n for n in args.curve_variants if any(k[0] == n for k in rows)]
+    control, others = names[0], names[1:]
+    lines = [f"## Learning curve over bitext size (test, {args.curve_steps} steps of 16 pairs, seed 0)", "",
+             "The first N pairs of each language's bitext (all: every pair). With 100 steps of 16 a run sees "
+             "1,600 pairs, so 500 pairs are seen about three times and 2,000 or more at most once: the curve "
+             f"asks what a smaller or larger pool does at the same budget. Differences are against `{control}`, "
+             "with paired t-tests on per-query AP (not corrected).", "",
+             "| lang | pairs | " + " | ".join(f"`{n}`" for n in names) + " | "
+             + " | ".join(f"`{n}` - `{control}`" for n in others) + " |",
+             "|---|---:|" + "---:|" * (len(names) + len(others))]
+
+    def size_order(size: str) -> float:
+        return float("inf") if size == "all" else float(size)
+
+    for lang in args.curve_langs:
+        for size in sorted({k[2] for k in rows if k[1] == lang}, key=size_order):
+            maps = [rows.get((n, lang, size)) for n in names]
+            cells = [_fmt(float(np.mean(list(m.values()))) if m else None) for m in maps]
+            diffs = []
+            for other in others:
+                a, b = rows.get((other, lang, size)), rows.get((control, lang, size))
+                if a and b:
+                    test = paired_t_test(a, b)
+                    diffs.append(f"{test.mean_difference:+.4f} (p={test.p_value:.2g})")
+                else:
+                    diffs.append("")
+            lines.append(f"| {lang} | {size} | " + " | ".join(cells) + " | " + " | ".join(diffs) + " |")
+    return lines + [""]
+
+
+def newlang_table(ckpt: Checkpoint, args) -> list[str]:
+    zero = ckpt.rows.get("newlang/zero-shot/sw")
+    rows = {k.split("/")[1]: r for k, r in ckpt.rows.items()
+            if k.startswith("newlang/") and k.split("/")[1] != "zero-shot" and k.endswith(f"/{args.newlang_steps}")}
+    if not zero or not rows:
+        return []
+    steps = sorted({e["step"] for r in rows.values() for e in r["evaluations"]})
+    gap = zero["test"]["ceiling"] - zero["test"]["map"]
+    lines = [f"## Regime (b): a new language for an English-only model ({args.newlang_steps} steps of 16 pairs)", "",
+             "all-MiniLM-L6-v2 (English WordPiece vocabulary) is teacher and student; the student's word "
+             f"embeddings are trained, lr {args.newlang_lr}, on all English-Swahili pairs, seed 0. Dev MAP at each "
+             f"evaluation is the learning curve; test MAP at the end. Zero-shot (Swahili queries): dev "
+             f"{zero['dev']['map']:.3f}, test {zero['test']['map']:.3f}; ceiling (English queries): dev "
+             f"{zero['dev']['ceiling']:.3f}, test {zero['test']['ceiling']:.3f}.", "",
+             "| objective | " + " | ".join(f"dev MAP @{s}" for s in steps)
+             + " | bitext P@1 | parallel cos | test MAP | gap closed (test) | s/step |",
+             "|---|" + "---:|" * (len(steps) + 5)]
+    control = rows.get(CONTROL)
+    for name, row in rows.items():
+        by_step = {e["step"]: e for e in row["evaluations"]}
+        test_map = float(np.mean(list(row["ap"].values())))
+        last = row["evaluations"][-1]
+        lines.append(f"| {name} | " + " | ".join(_fmt(by_step.get(s, {}).get("dev_map")) for s in steps)
+                     + f" | {_fmt(last.get('bitext_p@1'))} | {_fmt(last.get('parallel_cosine'))} | {test_map:.3f} "
+                     f"| {(test_map - zero['test']['map']) / gap:.0%} | {row['s_per_step']:.2f} |")
+    if control:
+        for name, row in rows.items():
+            if name != CONTROL:
+                test = paired_t_test(row["ap"], control["ap"])
+                lines += ["", f"`{name}` against `{CONTROL}` on test: {test.mean_difference:+.4f} MAP "
+                          f"(paired t-test p={test.p_value:.2g})."]
+    return lines + [""]
+
+
+def write_figure(ckpt: Checkpoint, args) -> str | None:
+    """``ot_study.png``: the anchor (dev MAP against parallel cosine, per screened variant), test MAP
+    against bitext size, and regime (b)'s dev MAP against steps. None without matplotlib."""
+    try:
+        from optical.plots import _figure, _save, draw_learning_curve
+    except ImportError:
+        return None
+    figure = _figure((15.0, 4.2))
+    anchor, sizes, steps = figure.subplots(1, 3)
+    lang = args.screen_langs[0]
+    for name in VARIANTS:
+        row = ckpt.rows.get(f"screen/{name}/{lang}/{args.screen_steps}")
+        if row:
+            x, y = row["evaluations"][-1].get("parallel_cosine"), row["dev_map"]
+            kind = "C1" if name.startswith(("ot", "maxsim")) else "C0"
+            anchor.scatter([x], [y], color=kind, s=18)
+            anchor.annotate(name, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    anchor.set_xlabel("parallel cosine after training (student vs teacher, dev pairs)")
+    anchor.set_ylabel(f"dev MAP ({lang})")
+    anchor.set_title("Screening: transport (orange) and other objectives (blue)")
+    anchor.grid(alpha=0.3)
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for key, row in ckpt.rows.items():
+        parts = key.split("/")
+        if parts[0] == "curve" and parts[3] == str(args.curve_steps):
+            size = int(row.get("pairs") or (parts[4][1:] if parts[4] != "pall" else 27_000))
+            curves.setdefault(f"{parts[1]} {parts[2]}", []).append((size, float(np.mean(list(row["ap"].values())))))
+    for key, row in ckpt.rows.items():
+        parts = key.split("/")
+        if (parts[0] == "final" and len(parts) == 5 and parts[3] == str(args.curve_steps) and parts[4] == "s0"
+                and f"{parts[1]} {parts[2]}" in curves):
+            curves[f"{parts[1]} {parts[2]}"].append((args.pairs, float(np.mean(list(row["ap"].values())))))
+    if curves:
+        draw_learning_curve(sizes, curves, xlabel="bitext pairs (log)", ylabel="test MAP",
+                            title=f"Bitext size, {args.curve_steps} steps")
+    else:
+        sizes.text(0.5, 0.5, "learning curve over bitext size: not run", ha="center", va="center")
+        sizes.axis("off")
+    newlang = {k.split("/")[1]: [(e["step"], e["dev_map"]) for e in r["evaluations"] if "dev_map" in e]
+               for k, r in ckpt.rows.items() if k.startswith("newlang/") and "evaluations" in r}
+    zero = ckpt.rows.get("newlang/zero-shot/sw")
+    if newlang and zero:
+        draw_learning_curve(steps, newlang, xlabel="step (log)", ylabel="dev MAP (sw)",
+                            baselines={"zero-shot": zero["dev"]["map"], "ceiling": zero["dev"]["ceiling"]},
+                            title="Regime (b): MiniLM learns Swahili")
+    else:
+        steps.text(0.5, 0.5, "regime (b): not run", ha="center", va="center")
+        steps.axis("off")
+    return str(_save(figure, RESULTS / "ot_study.png"))
 
 
 def write_report(ckpt: Checkpoint, args, seconds: float) -> None:
@@ -375,9 +657,15 @@ def write_report(ckpt: Checkpoint, args, seconds: float) -> None:
               "run on the test split (300 queries per language, 1,404 English documents).", "",
               "## Screening (dev)", ""]
     lines += screen_table(ckpt, args)
-    final_lines, summary = final_table(ckpt, args)
-    if final_lines:
-        lines += ["## Finalists (test)", ""] + final_lines
+    budgets = sorted({int(k.split("/")[3]) for k in ckpt.rows if k.startswith("final/") and k.count("/") == 4})
+    summary: dict = {}
+    for steps in budgets:
+        final_lines, summary[str(steps)] = final_table(ckpt, args, steps)
+        if final_lines:
+            lines += (["## Finalists (test)", ""] if steps == budgets[0] else []) + final_lines
+    lines += curve_table(ckpt, args) + newlang_table(ckpt, args)
+    if write_figure(ckpt, args):
+        lines += ["![screening, bitext size and regime (b)](ot_study.png)", ""]
     (RESULTS / "ot_study.md").write_text("\n".join(lines) + "\n")
     (RESULTS / "ot_study_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print("\n".join(lines))
@@ -386,7 +674,7 @@ def write_report(ckpt: Checkpoint, args, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=["screen", "final", "report"],
-                        choices=["screen", "final", "report"])
+                        choices=["screen", "final", "curve", "newlang", "report"])
     parser.add_argument("--model", default=None, help="teacher and student folder (default: the recipe's e5)")
     parser.add_argument("--wikiclir", default=str(Path(cache_dir("bible")) / "wikiclir"))
     parser.add_argument("--bitext-dir", default=str(Path(cache_dir("bible")) / "bitext"))
@@ -401,6 +689,13 @@ def main() -> None:
     parser.add_argument("--final-langs", nargs="+", default=list(LOW))
     parser.add_argument("--final-steps", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--curve-langs", nargs="+", default=["sw", "bn"])
+    parser.add_argument("--curve-sizes", nargs="+", default=["500", "2000", "8000", "all"])
+    parser.add_argument("--curve-variants", nargs="+", default=["nce", "ot+nce"], choices=list(VARIANTS))
+    parser.add_argument("--curve-steps", type=int, default=100)
+    parser.add_argument("--newlang-variants", nargs="+", default=["nce", "ot+nce"], choices=list(VARIANTS))
+    parser.add_argument("--newlang-steps", type=int, default=600)
+    parser.add_argument("--newlang-lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -414,6 +709,10 @@ def main() -> None:
         screen(args, ckpt, caches)
     if "final" in args.only:
         final(args, ckpt, caches)
+    if "curve" in args.only:
+        curve(args, ckpt, caches)
+    if "newlang" in args.only:
+        newlang(args, ckpt, caches)
     if "report" in args.only:
         write_report(ckpt, args, time.perf_counter() - started)
 

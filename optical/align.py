@@ -43,7 +43,8 @@ class AlignConfig(TransportOptions):
         if not self.source.strip() or not self.target.strip():
             raise ValueError("--source and --target must be non-empty sentences")
         if self.idf:
-            raise ValueError("--idf needs a training bitext to count documents; optical align compares one pair")
+            raise ValueError("--marginals idf needs a training bitext to count documents; "
+                             "optical align compares one pair")
         if self.top < 1:
             raise ValueError(f"--top must be >= 1, got {self.top}")
 

@@ -195,7 +195,7 @@ def plot_learning_curve(curves: Mapping[str, Sequence[tuple[int, float]]], out: 
 
 # --- training curves -------------------------------------------------------------------------
 
-LOSS_KEYS = ("loss", "ot", "nce", "mse", "token_mse", "ot_nce", "maxsim_nce")
+LOSS_KEYS = ("loss", "ot", "nce", "mse", "cos", "token_mse", "ot_nce", "maxsim_nce")
 
 
 def plot_training_curves(history: Sequence[Mapping[str, float]], evaluations: Sequence[Mapping[str, float]],

@@ -4,8 +4,8 @@
   :class:`TransportOptions`;
 - :class:`TokenSetNCEObjective` (``ot-contrast``, ``maxsim-contrast``): InfoNCE whose similarity
   is the transport cost (or MaxSim) between token sets;
-- :class:`MSEObjective` (``mse``), :class:`TokenMSEObjective` (``token-mse``),
-  :class:`NCEObjective` (``nce``): the baselines;
+- :class:`MSEObjective` (``mse``), :class:`CosineObjective` (``cos``),
+  :class:`TokenMSEObjective` (``token-mse``), :class:`NCEObjective` (``nce``): the baselines;
 - :class:`WeightedObjectives`: sums such as ``ot+mse`` and ``ot+nce``, with weight schedules;
 - :class:`TeacherCache`: the frozen teacher's token states, computed once per text.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .base import Objective, ObjectiveOutput
 from .combined import WeightedObjectives
+from .cosine import CosineObjective
 from .mse import MSEObjective
 from .nce import NCEObjective
 from .ot import OTObjective, TransportOptions
@@ -22,6 +23,7 @@ from .token_mse import TokenMSEObjective
 from .token_nce import TokenSetNCEObjective
 
 __all__ = [
+    "CosineObjective",
     "MSEObjective",
     "NCEObjective",
     "OTObjective",

@@ -16,7 +16,7 @@ from optical.ot import COSTS, GRAD_MODES, TransportPlan, sinkhorn
 
 from .base import Objective, ObjectiveOutput, paired_teacher
 
-MARGINALS = ("uniform", "idf")
+MARGINALS = ("uniform", "idf", "importance")
 
 
 @dataclass
@@ -37,9 +37,17 @@ class TransportOptions:
         "help": "token cost: cosine (1 - cos) or sqeuclidean", "choices": tuple(sorted(COSTS)), "group": "transport"})
     centered: bool = field(default=False, metadata={
         "help": "remove the batch's mean token state before the cost (anisotropy)", "group": "transport"})
-    idf: bool = field(default=False, metadata={
-        "help": "token weights (marginals) from IDF over the training bitext instead of uniform",
+    whiten: bool = field(default=False, metadata={
+        "help": "whiten the token states before the cost (ZCA from the batch's teacher tokens; implies centring)",
         "group": "transport"})
+    marginals: str = field(default="uniform", metadata={
+        "help": "token weights: uniform, idf (over the training bitext) or importance (a token's leave-one-out "
+                "effect on its sentence's mean vector)", "choices": MARGINALS, "group": "transport"})
+
+    @property
+    def idf(self) -> bool:
+        """Whether the marginals need IDF tables counted over the training bitext."""
+        return self.marginals == "idf"
 
     def __post_init__(self) -> None:
         check_transport_options(self)
@@ -57,6 +65,8 @@ def check_transport_options(options: TransportOptions) -> None:
         raise ValueError(f"--tau must be > 0 or none, got {options.tau}")
     if options.ot_grad not in GRAD_MODES:
         raise ValueError(f"--ot-grad must be one of {', '.join(GRAD_MODES)}, got {options.ot_grad!r}")
+    if options.marginals not in MARGINALS:
+        raise ValueError(f"--marginals must be one of {', '.join(MARGINALS)}, got {options.marginals!r}")
     if options.ot_cost not in COSTS:
         raise ValueError(f"--ot-cost must be one of {', '.join(sorted(COSTS))}, got {options.ot_cost!r}")
 
@@ -72,11 +82,53 @@ def center(batch: TokenBatch) -> torch.Tensor:
     return batch.embeddings - mean.detach()
 
 
-def token_weights(batch: TokenBatch, idf: torch.Tensor | None) -> torch.Tensor | None:
-    """Per-token weights summing to one per item: IDF of each real token, or None (uniform)."""
-    if idf is None:
+def whitening(batch: TokenBatch, shrinkage: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The mean [d] and ZCA whitening matrix [d, d] of ``batch``'s real token states (no gradient).
+
+    :math:`W = \Sigma_\lambda^{-1/2}` with :math:`\Sigma_\lambda = (1 - \lambda)\Sigma +
+    \lambda \frac{\operatorname{tr}\Sigma}{d} I`: a batch holds a few hundred tokens of a
+    few hundred dimensions, so the covariance is shrunk toward a multiple of the identity
+    (Ledoit-Wolf style) to keep its inverse square root stable. Whitening goes further than
+    centring against anisotropy: it also equalises the directions that dominate every cosine.
+    """
+    states = batch.embeddings.detach().double()[batch.token_mask]
+    mean = states.mean(0)
+    deviations = states - mean
+    covariance = deviations.T @ deviations / max(1, len(states) - 1)
+    dim = covariance.shape[0]
+    covariance = (1 - shrinkage) * covariance + shrinkage * covariance.trace() / dim * torch.eye(
+        dim, dtype=covariance.dtype, device=covariance.device)
+    values, vectors = torch.linalg.eigh(covariance)
+    transform = vectors @ torch.diag(values.clamp_min(1e-12).rsqrt()) @ vectors.T
+    dtype = batch.embeddings.dtype
+    return mean.to(dtype), transform.to(dtype)
+
+
+def token_weights(batch: TokenBatch, marginals: str = "uniform", idf: torch.Tensor | None = None
+                  ) -> torch.Tensor | None:
+    r"""Per-token weights summing to one per item, or None (uniform).
+
+    ``idf``: the IDF of each real token (``idf`` is the table by token id). ``importance``: a
+    token's leave-one-out effect on its sentence's mean vector. Removing token :math:`i` of
+    :math:`n` moves the mean :math:`\mu` by :math:`(x_i - \mu)/(n - 1)`, so the weight is
+    :math:`\|x_i - \mu\|` (detached): tokens that make the sentence differ from its average carry
+    more mass, function words that sit near it less.
+    """
+    if marginals == "uniform":
         return None
-    weights = idf.to(batch.embeddings.device)[batch.input_ids] * batch.token_mask
+    mask = batch.token_mask
+    if marginals == "idf":
+        if idf is None:
+            raise ValueError("marginals='idf' needs the IDF table")
+        weights = idf.to(batch.embeddings.device)[batch.input_ids].float() * mask
+    elif marginals == "importance":
+        states = batch.embeddings.detach().float()
+        real = mask.unsqueeze(2).float()
+        mean = (states * real).sum(1, keepdim=True) / real.sum(1, keepdim=True).clamp_min(1.0)
+        # The floor keeps a one-token sentence (no deviation) at full weight on its token.
+        weights = ((states - mean).norm(dim=2) + 1e-6) * mask
+    else:
+        raise ValueError(f"unknown marginals {marginals!r}; use one of {', '.join(MARGINALS)}")
     return weights / weights.sum(1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
 
 
@@ -125,8 +177,14 @@ class OTObjective(Objective):
         ``"cosine"`` or ``"sqeuclidean"``.
     centered : bool
         Subtract each side's mean token state over the batch before the cost (anisotropy).
+    whiten : bool
+        Centre each side, then apply the ZCA whitening of the batch's teacher tokens
+        (:func:`whitening`) to both: one map, so the two sides stay comparable.
+    marginals : str
+        ``"uniform"``, ``"idf"`` or ``"importance"``: each side's token weights
+        (:func:`token_weights`).
     teacher_idf, student_idf : Tensor [vocab], optional
-        IDF per token id; weights each side's tokens by IDF instead of uniformly.
+        IDF per token id, needed by ``marginals="idf"``.
     warn : bool
         Let :func:`optical.ot.sinkhorn` warn (once per call site) when plans did not converge.
 
@@ -154,6 +212,8 @@ class OTObjective(Objective):
         grad: str = "envelope",
         cost: str = "cosine",
         centered: bool = False,
+        whiten: bool = False,
+        marginals: str = "uniform",
         teacher_idf: torch.Tensor | None = None,
         student_idf: torch.Tensor | None = None,
         warn: bool = True,
@@ -161,7 +221,11 @@ class OTObjective(Objective):
         super().__init__()
         self.warn = warn
         self.eps, self.max_iter, self.tol, self.tau, self.grad = eps, max_iter, tol, tau, grad
-        self.cost, self.centered = cost, centered
+        if marginals not in MARGINALS:
+            raise ValueError(f"marginals must be one of {', '.join(MARGINALS)}, got {marginals!r}")
+        if marginals == "idf" and (teacher_idf is None or student_idf is None):
+            raise ValueError("marginals='idf' needs teacher_idf and student_idf tables")
+        self.cost, self.centered, self.whiten, self.marginals = cost, centered, whiten, marginals
         self.teacher_idf = teacher_idf
         self.student_idf = student_idf
 
@@ -171,10 +235,15 @@ class OTObjective(Objective):
         """The objective that ``options`` describe (IDF tables only when ``options.idf``)."""
         return cls(options.eps, max_iter=options.ot_max_iter, tol=options.ot_tol, tau=options.tau,
                    grad=options.ot_grad, cost=options.ot_cost, centered=options.centered,
+                   whiten=options.whiten, marginals=options.marginals,
                    teacher_idf=teacher_idf if options.idf else None, student_idf=student_idf if options.idf else None)
 
     def states(self, teacher: TokenBatch, student: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The token states the cost compares (teacher side detached, float32)."""
+        if self.whiten:
+            _, transform = whitening(teacher)
+            return (center(teacher) @ transform).detach().float(), (center(student) @ transform.to(
+                student.embeddings.dtype)).float()
         teacher_states = (center(teacher) if self.centered else teacher.embeddings).detach().float()
         student_states = (center(student) if self.centered else student.embeddings).float()
         return teacher_states, student_states
@@ -188,8 +257,8 @@ class OTObjective(Objective):
         cost = COSTS[self.cost](teacher_states, student_states, teacher.token_mask, student.token_mask)
         plan = sinkhorn(
             cost,
-            token_weights(teacher, self.teacher_idf),
-            token_weights(student, self.student_idf),
+            token_weights(teacher, self.marginals, self.teacher_idf),
+            token_weights(student, self.marginals, self.student_idf),
             eps=self.eps,
             mask_a=teacher.token_mask,
             mask_b=student.token_mask,

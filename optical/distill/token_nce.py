@@ -79,8 +79,8 @@ class TokenSetNCEObjective(Objective):
         y, y_mask = _all_pairs(TokenBatch(student_states, student.attention_mask, student.token_mask,
                                           student.input_ids), candidates, repeat_each=True)
         cost = COSTS[self.transport.cost](x, y, x_mask, y_mask)
-        a = token_weights(teacher, self.transport.teacher_idf)
-        b = token_weights(student, self.transport.student_idf)
+        a = token_weights(teacher, self.transport.marginals, self.transport.teacher_idf)
+        b = token_weights(student, self.transport.marginals, self.transport.student_idf)
         plan = sinkhorn(
             cost,
             None if a is None else a.repeat(rows, 1),

@@ -51,7 +51,7 @@ def require_sentence_transformers():
 
 
 def default_objective() -> str:
-    """The objective ``optical quickstart`` distils with by default (``ot+nce`` today)."""
+    """The objective ``optical quickstart`` distils with by default (``cos+nce`` today)."""
     from optical.quickstart import QuickstartConfig
 
     return QuickstartConfig.objective
@@ -143,14 +143,14 @@ def objective_from_spec(model, teacher, spec: str, *, pairs: Sequence[tuple[str,
 
     Built by :func:`optical.distill.run.build_objective`; ``options`` are
     :class:`optical.distill.run.DistillConfig` fields (``eps``, ``ot_weight``, ``temperature``,
-    ``centered``, ...); ``pairs`` (English, foreign) are needed by ``idf=True``.
+    ``centered``, ...); ``pairs`` (English, foreign) are needed by ``marginals="idf"``.
     """
     from optical.data.records import BitextPair
     from optical.distill.run import DistillConfig, build_objective
 
     config = DistillConfig(objective=spec, **options)
     if config.idf and not pairs:
-        raise ValueError("idf=True needs the training pairs: pass pairs=[(english, foreign), ...]")
+        raise ValueError("marginals='idf' needs the training pairs: pass pairs=[(english, foreign), ...]")
     bitext = [BitextPair(src, tgt, config.src_lang, config.tgt_lang) for src, tgt in pairs or ()]
     return build_objective(config, encoder_view(teacher), encoder_view(model), bitext)
 
@@ -308,7 +308,7 @@ class OpticalTransportLoss(OpticalDistillationLoss):
         Entropic regularisation of the transport plan.
     **options
         Further ``optical distill`` options of the transport loss: ``ot_max_iter``, ``ot_tol``,
-        ``tau``, ``ot_grad``, ``centered``, ``idf`` (with ``pairs=``).
+        ``tau``, ``ot_grad``, ``centered``, ``whiten``, ``marginals`` (``"idf"`` with ``pairs=``).
 
     Examples
     --------
@@ -324,8 +324,9 @@ class OpticalTransportLoss(OpticalDistillationLoss):
 
 
 class OpticalCombinedLoss(OpticalDistillationLoss):
-    r"""The distiller's default objective (``optical quickstart``'s ``--objective``, today ``ot+nce``).
+    r"""The distiller's default objective (``optical quickstart``'s ``--objective``, today ``cos+nce``).
 
+    Any sum of objectives, e.g. ``"ot+nce"``:
     :math:`\mathcal L = w_{ot}\,\frac1B \sum_k \langle P_k, C_k\rangle_F + w_{nce}\,\mathrm{InfoNCE}`,
     built by :func:`optical.distill.run.build_objective` from ``objective`` (default:
     :func:`default_objective`, so the class follows the distiller's default) and ``options``

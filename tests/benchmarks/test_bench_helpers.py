@@ -65,3 +65,51 @@ def test_significance_is_holm_adjusted_across_languages(tmp_path) -> None:
     assert [result[x][1] for x in ("sw", "fr")] == pytest.approx(adjust_p_values(raw, "holm"))
     assert result["sw"][0] == pytest.approx(0.205)
     assert clir_lowres.significance(ckpt, "new", "missing") == {}
+
+
+def test_checkpoint_shared_by_two_workers_keeps_both_rows(tmp_path) -> None:
+    first, second = Checkpoint(tmp_path / "c.json"), Checkpoint(tmp_path / "c.json")
+    first.put("a", {"value": 1})
+    assert "a" in second  # read from the file, not from second's stale copy
+    second.put("b", {"value": 2})
+    first.put("c", {"value": 3})
+    assert set(Checkpoint(tmp_path / "c.json").rows) == {"a", "b", "c"}
+    fresh = Checkpoint(tmp_path / "c.json", fresh=True)
+    assert "a" not in fresh
+    fresh.put("d", {"value": 4})
+    assert set(Checkpoint(tmp_path / "c.json").rows) == {"d"}
+
+
+def test_study_units_are_claimed_once_and_dead_claims_are_taken_over(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    import ot_study
+
+    held = ot_study.Claim.take("screen/nce/sw/100")
+    assert held is not None
+    assert ot_study.Claim.take("screen/nce/sw/100") is None  # this live process holds it
+    held.path.write_text("999999999")  # a worker that no longer exists
+    assert ot_study.Claim.take("screen/nce/sw/100") is not None
+    ckpt = Checkpoint(tmp_path / "c.json")
+    ckpt.put("done", {})
+    assert list(ot_study.units(ckpt, ["done", "todo"])) == ["todo"]
+
+
+def test_study_curve_table_takes_the_final_stage_row_as_its_own_size(tmp_path) -> None:
+    import argparse
+
+    import ot_study
+
+    args = argparse.Namespace(curve_steps=100, final_steps=100, pairs=8000, curve_langs=["sw"],
+                              curve_variants=["nce", "ot+nce"])
+    ckpt = Checkpoint(tmp_path / "c.json")
+    ap = {f"q{i}": 0.1 * (i % 4) for i in range(12)}
+    better = {q: v + 0.05 + 0.01 * (int(q[1:]) % 2) for q, v in ap.items()}
+    ckpt.put("curve/nce/sw/100/p500/s0", {"ap": ap})
+    ckpt.put("curve/ot+nce/sw/100/p500/s0", {"ap": better})
+    ckpt.put("final/nce/sw/100/s0", {"ap": ap})
+    ckpt.put("final/ot+nce/sw/100/s0", {"ap": ap})
+    ckpt.put("final/ot+nce/sw/100/s1", {"ap": better})  # another seed: not a curve point
+    lines = ot_study.curve_table(ckpt, args)
+    rows = [line for line in lines if line.startswith("| sw")]
+    assert rows[0].startswith("| sw | 500 | 0.150 | 0.205 | +0.0550 (p=")
+    assert rows[1] == "| sw | 8000 | 0.150 | 0.150 | +0.0000 (p=1) |"

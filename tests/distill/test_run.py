@@ -54,7 +54,7 @@ def test_teacher_is_frozen_and_student_learns_the_alignment(tmp_path, bitext_fil
     assert before_mass < 0.3 and after_mass > 0.8
 
 
-@pytest.mark.parametrize("objective", ["mse", "nce", "token-mse", "ot+mse", "ot+nce"])
+@pytest.mark.parametrize("objective", ["mse", "cos", "nce", "token-mse", "ot+mse", "ot+nce"])
 def test_every_objective_trains(tmp_path, bitext_file, objective) -> None:
     teacher, student = _pair_of_encoders()
     result = distill(_config(tmp_path, bitext_file, steps=12, objective=objective), teacher=teacher, student=student)
