@@ -16,6 +16,9 @@ Sections (each selectable with ``--only``; rows are kept in a JSON checkpoint, s
 - ``d`` search on random unit vectors: FAISS exact, HNSW and IVF against brute force
   (``dense_search``) at 10k, 100k and 1M documents; recall@100 against exact.
 - ``e`` ``optical quickstart`` end to end (a fresh output folder).
+- ``f`` ``optical distill --objective mse`` eager against ``--compile`` (``torch.compile`` of the
+  student), back to back in one run: the whole process, the first step (compilation) and the
+  steady-state s/step.
 
     python benchmarks/bench_pipeline.py                       # everything, CPU sizes
     python benchmarks/bench_pipeline.py --only a,c,d --quick  # small sizes, minutes
@@ -50,7 +53,7 @@ from _machine import RESULTS, Checkpoint, command, header  # noqa: E402
 
 from optical.cache import cache_dir  # noqa: E402
 
-SECTIONS = "abcde"
+SECTIONS = "abcdef"
 PRESETS = {
     # device, distillation precision (a DistillConfig value), search sizes
     "cpu": {"device": "cpu", "precision": None, "sizes": [10_000, 100_000, 1_000_000]},
@@ -248,7 +251,8 @@ def optical_distill_row(args, objective: str, pairs: int, steps: int, extra: lis
     tokens = sum(r.get("tokens", 0.0) for r in records)
     return {"system": " ".join(["optical distill --objective", objective, *(extra or [])]), "process_s": seconds,
             "train_s": last["seconds"], "steps": last["step"], "tokens": tokens,
-            "tokens_per_s": tokens / last["seconds"], "s_per_step": last["seconds"] / last["step"]}
+            "tokens_per_s": tokens / last["seconds"], "s_per_step": last["seconds"] / last["step"],
+            "step_seconds": [r["seconds"] for r in records]}
 
 
 def st_worker(spec: dict) -> dict:
@@ -579,6 +583,45 @@ def table_e(ckpt: Checkpoint) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- f: torch.compile of the student
+
+
+def section_f(ckpt: Checkpoint, args) -> None:
+    pairs = 320 if args.quick else 1920
+    steps = pairs // args.batch_size
+    for name, extra in (("eager", None), ("compile", ["--compile"])):
+        key = f"f/{args.device}/{pairs}/{name}"
+        if key not in ckpt:
+            print(f"[f] mse, {name}: {steps} steps of {args.batch_size}", flush=True)
+            ckpt.put(key, {**optical_distill_row(args, "mse", pairs, steps, extra), "pairs": pairs})
+
+
+def table_f(ckpt: Checkpoint) -> list[str]:
+    lines = []
+    for prefix in sorted({k.rsplit("/", 1)[0] for k in ckpt.rows if k.startswith("f/")}):
+        eager, compiled = ckpt.rows.get(prefix + "/eager"), ckpt.rows.get(prefix + "/compile")
+        if not eager or not compiled:
+            continue
+        lines += [f"## (f) torch.compile of the student ({prefix.split('/')[1]}, `optical distill --objective mse`, "
+                  f"{eager['pairs']} pairs, {eager['steps']} steps of 16)", "",
+                  "Back to back in one run. First step: its wall time (for `--compile`, mostly compilation); "
+                  "steady state: s/step over the steps after the tenth (shapes vary with the length buckets, "
+                  "so a compiled run may recompile for a new shape early on). Ratio: eager over compiled "
+                  "(above 1: compiling pays).", "",
+                  "| run | process s | first step s | steady s/step | student tokens/s |", "|---|---:|---:|---:|---:|"]
+
+        def steady(row: dict) -> float:
+            times = row["step_seconds"]
+            return (times[-1] - times[9]) / (len(times) - 10)
+
+        for name, row in (("eager", eager), ("--compile", compiled)):
+            lines.append(f"| {name} | {row['process_s']:.1f} | {row['step_seconds'][0]:.1f} | {steady(row):.2f} "
+                         f"| {row['tokens_per_s']:.0f} |")
+        lines += ["", f"Ratio eager / compiled: process {ratio(eager['process_s'], compiled['process_s'])}, "
+                  f"steady state {ratio(steady(eager), steady(compiled))}.", ""]
+    return lines
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -591,7 +634,7 @@ def write(ckpt: Checkpoint, seconds: float | None) -> str:
     if invocations:
         lines.append("The rows were computed by these resumable invocations (one JSON checkpoint, "
                      "benchmarks/results/pipeline.json):\n\n" + "\n".join(f"- `{c}`" for c in invocations) + "\n")
-    for table in (table_a, table_b, table_c, table_d, table_e):
+    for table in (table_a, table_b, table_c, table_d, table_e, table_f):
         lines += table(ckpt)
     return "\n".join(lines)
 
@@ -628,7 +671,7 @@ def main(argv: list[str] | None = None) -> None:
     ckpt.put("invocations", {"commands": [*invocations, f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
                                                         f"{command()}"]})
     started = time.perf_counter()
-    sections = {"a": section_a, "b": section_b, "c": section_c, "d": section_d, "e": section_e}
+    sections = {"a": section_a, "b": section_b, "c": section_c, "d": section_d, "e": section_e, "f": section_f}
     for name in args.only:
         sections[name](ckpt, args)
         (RESULTS / f"{args.name}.md").write_text(write(ckpt, None))

@@ -364,8 +364,8 @@ def report(ckpt: Checkpoint, wall: float, cap: int, problems: list[tuple[str, tu
     if missing:
         lines.append(f"Not measured yet (rerun the command to resume): {', '.join(missing)}.\n")
     lines.append(f"Load average over the last 15 minutes when the tables were written: {os.getloadavg()[2]:.1f} "
-                 f"on {os.cpu_count()} cores (above the core count, other jobs shared the machine and every "
-                 "time here is inflated, unevenly).\n")
+                 f"on {os.cpu_count()} cores, this benchmark's own threads included (well above the core count: "
+                 "other jobs shared the machine, and every time here is inflated, unevenly).\n")
     for kind, shape in problems:
         for eps in EPSILONS:
             base = f"{kind}|{shape[0]}x{shape[1]}x{shape[2]}|eps={eps}"

@@ -54,7 +54,9 @@ from optical.cache import cache_dir  # noqa: E402
 from optical.data.wikiclir import load_wikiclir, read_wikiclir_queries  # noqa: E402
 from optical.distill.run import DistillConfig, distill  # noqa: E402
 from optical.distill.teacher_cache import TeacherCache  # noqa: E402
+from optical.eval.encoding import token_embeddings  # noqa: E402
 from optical.eval.metrics import evaluate  # noqa: E402
+from optical.eval.retrieval import maxsim_rerank  # noqa: E402
 from optical.eval.significance import adjust_p_values, paired_t_test  # noqa: E402
 from optical.models import Encoder  # noqa: E402
 
@@ -101,6 +103,11 @@ VARIANTS: dict[str, dict] = {
     "ot+nce lr5e-5": {"objective": "ot+nce", "lr": 5e-5},
 }
 CONTROL = "nce"
+TRANSPORT_PREFIXES = ("ot", "maxsim")  # the variants whose objective has a transport (or token-set) term
+
+
+def mean_map(per_query: dict[str, float]) -> float:
+    return float(np.mean(list(per_query.values())))
 
 
 def student_path() -> str:
@@ -139,21 +146,53 @@ class DevTest:
                 torch.save({"ids": self.doc_ids, "vectors": self.doc_vectors}, path)
         return self.doc_ids, self.doc_vectors
 
-    def per_query_ap(self, encoder: Encoder, lang: str, query_lang: str | None = None) -> dict[str, float]:
-        """AP per query of ``encoder`` on ``lang``'s queries (``query_lang="en"``: their English version)."""
+    def query_texts(self, lang: str, query_lang: str | None = None) -> tuple[list[str], list[str]]:
+        """Ids and texts of ``lang``'s queries (``query_lang="en"``: their English version)."""
         collection = self.collection(lang)
         qids = list(collection.queries)
         if query_lang == "en":
-            texts = [self.english_queries()[q] for q in qids]
-        else:
-            texts = [collection.queries[q].text for q in qids]
+            return qids, [self.english_queries()[q] for q in qids]
+        return qids, [collection.queries[q].text for q in qids]
+
+    def per_query_ap(self, encoder: Encoder, lang: str, query_lang: str | None = None) -> dict[str, float]:
+        """AP per query of ``encoder`` on ``lang``'s queries (``query_lang="en"``: their English version)."""
+        return self.per_query_ap_both(encoder, lang, query_lang, maxsim=False)["dense"]
+
+    def per_query_ap_both(self, encoder: Encoder, lang: str, query_lang: str | None = None, *,
+                          maxsim: bool = True, depth: int = 100) -> dict[str, dict[str, float]]:
+        """AP per query of dense retrieval (``"dense"``) and, with ``maxsim``, of its top ``depth``
+        re-ranked by MaxSim between the student's query tokens and the teacher's document tokens
+        (``"maxsim"``: late interaction, where a token-level alignment can matter)."""
+        collection = self.collection(lang)
+        qids, texts = self.query_texts(lang, query_lang)
         doc_ids, doc_vectors = self.documents(lang)
         queries = encoder.encode(texts, kind="query")
         scores = queries @ doc_vectors.T
         top = scores.topk(min(1000, scores.shape[1]), dim=1)
-        run = {qid: {doc_ids[j]: float(s) for s, j in zip(values.tolist(), index.tolist(), strict=True)}
-               for qid, values, index in zip(qids, top.values, top.indices, strict=True)}
-        return dict(evaluate(collection.qrels, run, ["AP"], warn=False).per_query["AP"])
+        ranked = {qid: [(doc_ids[j], float(s)) for s, j in zip(values.tolist(), index.tolist(), strict=True)]
+                  for qid, values, index in zip(qids, top.values, top.indices, strict=True)}
+        runs = {"dense": ranked}
+        if maxsim:
+            query_tokens = dict(zip(qids, token_embeddings(encoder, texts, kind="query"), strict=True))
+            candidates = {qid: ranking[:depth] for qid, ranking in ranked.items()}
+            runs["maxsim"] = maxsim_rerank(query_tokens, self.document_tokens(lang), candidates)
+        return {name: dict(evaluate(collection.qrels, {q: dict(r) for q, r in run.items()}, ["AP"],
+                                    warn=False).per_query["AP"]) for name, run in runs.items()}
+
+    def document_tokens(self, lang: str) -> dict[str, torch.Tensor]:
+        """The teacher's token states of every document, by id (computed once per split)."""
+        if not hasattr(self, "_doc_tokens"):
+            doc_ids, _ = self.documents(lang)
+            docs = self.collection(lang).documents
+            model = Path(str(self.teacher.config.model)).name
+            path = cache_dir("bench", "ot_study") / f"doc-tokens-{self.split}-{model}.pt"
+            stored = torch.load(path, weights_only=True) if path.exists() else None
+            if stored is None or stored["ids"] != doc_ids:
+                tokens = token_embeddings(self.teacher, [docs[d].text for d in doc_ids], kind="passage")
+                stored = {"ids": doc_ids, "tokens": [t.half() for t in tokens]}
+                torch.save(stored, path)
+            self._doc_tokens = {d: t.float() for d, t in zip(stored["ids"], stored["tokens"], strict=True)}
+        return self._doc_tokens
 
     def english_queries(self) -> dict[str, str]:
         """The English (KJV) version of every query, by id."""
@@ -304,7 +343,7 @@ def finalists(ckpt: Checkpoint, args) -> list[str]:
         parts = key.split("/")
         if len(parts) == 4 and parts[0] == "screen" and parts[3] == str(args.screen_steps):
             scores.setdefault(parts[1], []).append(row["dev_map"])
-    transport = sorted((n for n in scores if n.startswith(("ot", "maxsim"))),
+    transport = sorted((n for n in scores if n.startswith(TRANSPORT_PREFIXES)),
                        key=lambda n: -float(np.mean(scores[n])))
     return [CONTROL, *transport[:args.finalists]]
 
@@ -333,6 +372,57 @@ def final(args, ckpt: Checkpoint, caches: dict) -> None:
         shutil.rmtree(out, ignore_errors=True)
         ckpt.put(key, record)
         print(f"  test MAP {np.mean(list(record['ap'].values())):.4f}", flush=True)
+
+
+def late_finalists(ckpt: Checkpoint, args) -> list[str]:
+    """``nce``, the default ``cos+nce``, the default transport ``ot+nce`` and the best transport
+    variant by dev MaxSim MAP (chosen by the code) for the late-interaction test."""
+    scores = {}
+    for key, row in ckpt.rows.items():
+        parts = key.split("/")
+        if parts[:2] == ["late", "dev"] and len(parts) == 6 and parts[4] == str(args.screen_steps):
+            scores.setdefault(parts[2], []).append(mean_map(row["ap_maxsim"]))
+    transport = sorted((n for n in scores if n.startswith(TRANSPORT_PREFIXES)), key=lambda n: -np.mean(scores[n]))
+    return list(dict.fromkeys([CONTROL, "cos+nce", "ot+nce", *transport[:1]]))
+
+
+def late(args, ckpt: Checkpoint, caches: dict) -> None:
+    """Late interaction at test time: each student's dense top 100 re-ranked by MaxSim between its
+    query tokens and the teacher's document tokens, where a token alignment could pay off.
+
+    Dev (sw, seed 0) selects; the test units use seeds from 3 on, so their dense AP also counts as
+    further seeds of the final stage (same settings, other seeds)."""
+    teacher = teacher_for(caches, args.model)
+    splits = {split: DevTest(Path(args.wikiclir), split, teacher) for split in ("dev", "test")}
+    for split, langs in (("dev", args.screen_langs), ("test", args.final_langs)):
+        for lang in langs:
+            key = f"late/{split}/zero-shot/{lang}"
+            if key not in ckpt:
+                zero = Encoder.load(args.model, max_length=64)
+                both = splits[split].per_query_ap_both(zero, lang)
+                ceiling = splits[split].per_query_ap_both(teacher, lang, query_lang="en")
+                ckpt.put(key, {"ap": both["dense"], "ap_maxsim": both["maxsim"],
+                               "ceiling_ap": ceiling["dense"], "ceiling_ap_maxsim": ceiling["maxsim"]})
+
+    def run(keys: dict, split: str) -> None:
+        for key in units(ckpt, keys):
+            name, lang, steps, seed = keys[key]
+            print(f"[late] {split} {name} {lang} {steps} steps seed {seed}", flush=True)
+            out, record = train_unit(name, VARIANTS[name], lang, steps, seed, args, caches,
+                                     splits["dev"] if split == "dev" else None)
+            both = splits[split].per_query_ap_both(Encoder.load(out / "model"), lang)
+            record["ap"], record["ap_maxsim"] = both["dense"], both["maxsim"]
+            shutil.rmtree(out, ignore_errors=True)
+            ckpt.put(key, record)
+            print(f"  {split} MAP dense {mean_map(both['dense']):.4f}, MaxSim {mean_map(both['maxsim']):.4f}",
+                  flush=True)
+
+    run({f"late/dev/{name}/{lang}/{args.screen_steps}/s0": (name, lang, args.screen_steps, 0)
+         for lang in args.screen_langs for name in args.late_variants}, "dev")
+    names = args.final_variants or late_finalists(ckpt, args)
+    print(f"[late] test: {names}", flush=True)
+    run({f"late/test/{name}/{lang}/{args.final_steps}/s{seed}": (name, lang, args.final_steps, seed)
+         for seed in range(3, 3 + args.late_seeds) for lang in args.final_langs for name in names}, "test")
 
 
 def curve(args, ckpt: Checkpoint, caches: dict) -> None:
@@ -441,6 +531,26 @@ def screen_table(ckpt: Checkpoint, args) -> list[str]:
     return lines
 
 
+def paired_rows(means: dict[str, dict[str, dict[str, float]]], systems: list[str], reference: str,
+                langs: list[str], summary: dict | None = None, key: str | None = None) -> list[str]:
+    """A table with one row per system: its paired difference to ``reference`` per language
+    (``means[system][lang]``: AP per query), Holm-corrected across the languages; the tests are
+    also stored in ``summary[system][lang][key or "vs_" + reference]``."""
+    rows = ["| system | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
+    for name in systems:
+        shared = [x for x in langs if x in means.get(name, {}) and x in means.get(reference, {})]
+        tests = [paired_t_test(means[name][x], means[reference][x]) for x in shared]
+        adjusted = adjust_p_values([t.p_value for t in tests], "holm") if tests else []
+        cells = {}
+        for x, t, p in zip(shared, tests, adjusted, strict=True):
+            cells[x] = f"{t.mean_difference:+.4f} (p={p:.2g}){' †' if p < 0.05 else ''}"
+            if summary is not None:
+                summary.setdefault(name, {}).setdefault(x, {})[key or f"vs_{reference}"] = {
+                    "difference": t.mean_difference, "holm_p": p}
+        rows.append(f"| {name} | " + " | ".join(cells.get(x, "") for x in langs) + " |")
+    return [*rows, ""]
+
+
 def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
     names = []
     for key in ckpt.rows:
@@ -461,25 +571,22 @@ def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
     zero = {lang: ckpt[f"final/zero-shot/{lang}"]["ap"] for lang in langs}
     ceiling = {lang: ckpt[f"final/ceiling/{lang}"]["ap"] for lang in langs}
 
-    def mean_ap(per_query: dict[str, float]) -> float:
-        return float(np.mean(list(per_query.values())))
-
-    lines.append("| zero-shot student | | " + " | ".join(f"{mean_ap(zero[x]):.3f}" for x in langs)
-                 + f" | {np.mean([mean_ap(zero[x]) for x in langs]):.3f} |")
+    lines.append("| zero-shot student | | " + " | ".join(f"{mean_map(zero[x]):.3f}" for x in langs)
+                 + f" | {np.mean([mean_map(zero[x]) for x in langs]):.3f} |")
     seed_means: dict[str, dict[str, dict[str, float]]] = {}
     for name in names:
         cells, macro = [], []
         seed_means[name] = {}
         for lang in langs:
-            runs = [row["ap"] for key, row in ckpt.rows.items()
-                    if key.startswith(f"final/{name}/{lang}/{steps}/s")]
+            runs = [row["ap"] for key, row in ckpt.rows.items()  # the late stage's test seeds count too
+                    if key.startswith((f"final/{name}/{lang}/{steps}/s", f"late/test/{name}/{lang}/{steps}/s"))]
             if not runs:
                 cells.append("")
                 continue
-            maps = [mean_ap(r) for r in runs]
+            maps = [mean_map(r) for r in runs]
             averaged = {q: float(np.mean([r[q] for r in runs])) for q in runs[0]}
             seed_means[name][lang] = averaged
-            closed = (mean_ap(averaged) - mean_ap(zero[lang])) / (mean_ap(ceiling[lang]) - mean_ap(zero[lang]))
+            closed = (mean_map(averaged) - mean_map(zero[lang])) / (mean_map(ceiling[lang]) - mean_map(zero[lang]))
             cells.append(f"{np.mean(maps):.3f} ± {np.std(maps):.3f} ({closed:.0%})")
             macro.append(np.mean(maps))
             summary.setdefault(name, {})[lang] = {"map": float(np.mean(maps)), "std": float(np.std(maps)),
@@ -487,33 +594,107 @@ def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
         counts = [summary.get(name, {}).get(x, {}).get("seeds", 0) for x in langs]
         seeds = str(counts[0]) if len(set(counts)) == 1 else "/".join(map(str, counts))
         lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {_fmt(np.mean(macro) if macro else None)} |")
-    lines.append("| ceiling: teacher, English query | | " + " | ".join(f"{mean_ap(ceiling[x]):.3f}" for x in langs)
-                 + f" | {np.mean([mean_ap(ceiling[x]) for x in langs]):.3f} |")
+    lines.append("| ceiling: teacher, English query | | " + " | ".join(f"{mean_map(ceiling[x]):.3f}" for x in langs)
+                 + f" | {np.mean([mean_map(ceiling[x]) for x in langs]):.3f} |")
     lines.append("")
-    def paired_rows(systems: list[str], reference: str) -> list[str]:
-        """One row per system: its difference to ``reference`` per language, Holm across languages."""
-        rows = ["| system | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
-        for name in systems:
-            shared = [x for x in langs if x in seed_means[name] and x in seed_means[reference]]
-            tests = [paired_t_test(seed_means[name][x], seed_means[reference][x]) for x in shared]
-            adjusted = adjust_p_values([t.p_value for t in tests], "holm") if tests else []
-            cells = {}
-            for x, t, p in zip(shared, tests, adjusted, strict=True):
-                cells[x] = f"{t.mean_difference:+.4f} (p={p:.2g}){' †' if p < 0.05 else ''}"
-                summary[name][x][f"vs_{reference}"] = {"difference": t.mean_difference, "holm_p": p}
-            rows.append(f"| {name} | " + " | ".join(cells.get(x, "") for x in langs) + " |")
-        return [*rows, ""]
-
     if CONTROL in seed_means:
         lines += ["Paired tests against `nce` (seed-mean AP per query):", ""]
-        lines += paired_rows([n for n in names if n != CONTROL and n in seed_means], CONTROL)
+        lines += paired_rows(seed_means, [n for n in names if n != CONTROL and n in seed_means], CONTROL, langs,
+                             summary)
     anchor = "cos+nce"  # the best objective without transport: is the transport better than it?
-    transport = [n for n in names if n.startswith(("ot", "maxsim")) and n in seed_means]
+    transport = [n for n in names if n.startswith(TRANSPORT_PREFIXES) and n in seed_means]
     if anchor in seed_means and transport:
         lines += [f"Paired tests of the transport objectives against `{anchor}`, the sentence-level anchor "
                   "(seed-mean AP per query, Holm across the languages):", ""]
-        lines += paired_rows(transport, anchor)
+        lines += paired_rows(seed_means, transport, anchor, langs, summary)
     return lines, summary
+
+
+def late_table(ckpt: Checkpoint, args) -> tuple[list[str], dict]:
+    """Dense against MaxSim re-ranking for the same students: dev screening, then test with paired tests."""
+    lines: list[str] = []
+    summary: dict = {}
+    for lang in args.screen_langs:
+        zero = ckpt.rows.get(f"late/dev/zero-shot/{lang}")
+        rows = {k.split("/")[2]: r for k, r in ckpt.rows.items() if k.startswith("late/dev/")
+                and k.split("/")[3] == lang and k.split("/")[2] != "zero-shot"}
+        if not zero or not rows:
+            continue
+        gap = {s: mean_map(zero[f"ceiling_ap{s}"]) - mean_map(zero[f"ap{s}"]) for s in ("", "_maxsim")}
+        lines += [f"### Screening on {lang}, dev split, {args.screen_steps} steps, seed 0", "",
+                  f"Zero-shot: dense {mean_map(zero['ap']):.4f}, MaxSim {mean_map(zero['ap_maxsim']):.4f}. "
+                  f"Ceiling (teacher, English query): dense {mean_map(zero['ceiling_ap']):.4f}, MaxSim "
+                  f"{mean_map(zero['ceiling_ap_maxsim']):.4f}. Gap closed is against the same scorer's zero-shot "
+                  "and ceiling.", "",
+                  "| variant | dense MAP | MaxSim MAP | MaxSim - dense | gap closed, dense | gap closed, MaxSim "
+                  "| plan entropy | plan argmax mass | parallel cos |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, row in sorted(rows.items(), key=lambda item: -mean_map(item[1]["ap_maxsim"])):
+            dense, maxsim = mean_map(row["ap"]), mean_map(row["ap_maxsim"])
+            entropy = [h["plan_entropy"] for h in row["history"] if "plan_entropy" in h]
+            mass = [h["plan_argmax_mass"] for h in row["history"] if "plan_argmax_mass" in h]
+            lines.append(f"| {name} | {dense:.4f} | {maxsim:.4f} | {maxsim - dense:+.4f} "
+                         f"| {(dense - mean_map(zero['ap'])) / gap['']:.0%} "
+                         f"| {(maxsim - mean_map(zero['ap_maxsim'])) / gap['_maxsim']:.0%} "
+                         f"| {_fmt(entropy[-1] if entropy else None)} | {_fmt(mass[-1] if mass else None)} "
+                         f"| {_fmt(row['evaluations'][-1].get('parallel_cosine'))} |")
+        lines.append("")
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for key, row in ckpt.rows.items():
+        parts = key.split("/")
+        if parts[:2] == ["late", "test"] and len(parts) == 6 and parts[4] == str(args.final_steps):
+            runs.setdefault((parts[2], parts[3]), []).append(row)
+    langs = [x for x in args.final_langs if f"late/test/zero-shot/{x}" in ckpt and any(k[1] == x for k in runs)]
+    if not langs:
+        return lines, summary
+    names = list(dict.fromkeys(name for name, _ in runs))
+    zero = {x: ckpt[f"late/test/zero-shot/{x}"] for x in langs}
+    lines += [f"### Test split, {args.final_steps} steps of 16 pairs, one student per language", "",
+              "Each cell: dense MAP / MaxSim MAP of the same students (mean over seeds), and the share of the "
+              "zero-shot -> ceiling gap the MaxSim run closes (against MaxSim's own zero-shot and ceiling).", "",
+              "| system | seeds | " + " | ".join(langs) + " |", "|---|---:|" + "---:|" * len(langs)]
+    lines.append("| zero-shot student | | " + " | ".join(
+        f"{mean_map(zero[x]['ap']):.3f} / {mean_map(zero[x]['ap_maxsim']):.3f}" for x in langs) + " |")
+    means: dict[str, dict[str, dict[str, float]]] = {}  # "name" (MaxSim) and "name, dense"
+    for name in names:
+        cells, counts = [], []
+        for x in langs:
+            rows = runs.get((name, x), [])
+            counts.append(len(rows))
+            if not rows:
+                cells.append("")
+                continue
+            for scorer, field in (("", "ap_maxsim"), (", dense", "ap")):
+                means.setdefault(name + scorer, {})[x] = {q: float(np.mean([r[field][q] for r in rows]))
+                                                          for q in rows[0][field]}
+            dense, maxsim = mean_map(means[name + ", dense"][x]), mean_map(means[name][x])
+            low, high = mean_map(zero[x]["ap_maxsim"]), mean_map(zero[x]["ceiling_ap_maxsim"])
+            cells.append(f"{dense:.3f} / {maxsim:.3f} ({(maxsim - low) / (high - low):.0%})")
+            dense_low, dense_high = mean_map(zero[x]["ap"]), mean_map(zero[x]["ceiling_ap"])
+            summary.setdefault(name, {})[x] = {
+                "dense": dense, "maxsim": maxsim, "seeds": len(rows),
+                "gap_closed_maxsim": (maxsim - low) / (high - low),
+                # the issue's yardstick: the dense zero-shot -> dense English-query ceiling gap
+                "gap_closed_maxsim_of_dense_gap": (maxsim - dense_low) / (dense_high - dense_low)}
+        seeds = str(counts[0]) if len(set(counts)) == 1 else "/".join(map(str, counts))
+        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+    lines += ["| ceiling: teacher, English query | | " + " | ".join(
+        f"{mean_map(zero[x]['ceiling_ap']):.3f} / {mean_map(zero[x]['ceiling_ap_maxsim']):.3f}" for x in langs)
+        + " |", ""]
+    scored = [n for n in names if n in means]
+    if CONTROL in means:
+        lines += ["MaxSim against `nce` under MaxSim (seed-mean AP per query, Holm across the languages):", ""]
+        lines += paired_rows(means, [n for n in scored if n != CONTROL], CONTROL, langs, summary, "maxsim_vs_nce")
+    transport = [n for n in scored if n.startswith(TRANSPORT_PREFIXES)]
+    if "cos+nce" in means and transport:
+        lines += ["Transport against `cos+nce`, both under MaxSim:", ""]
+        lines += paired_rows(means, transport, "cos+nce", langs, summary, "maxsim_vs_cos+nce")
+    lines += ["Does MaxSim re-ranking help each student? MaxSim against the same students' dense run:", ""]
+    for i, name in enumerate(scored):
+        table = paired_rows({name: means[name], "dense": means[name + ", dense"]}, [name], "dense", langs,
+                            summary, "maxsim_vs_dense")
+        lines += table[:-1] if i == 0 else table[2:-1]
+    return [*lines, ""], summary
 
 
 def curve_table(ckpt: Checkpoint, args) -> list[str]:
@@ -606,7 +787,7 @@ def write_figure(ckpt: Checkpoint, args) -> str | None:
         row = ckpt.rows.get(f"screen/{name}/{lang}/{args.screen_steps}")
         if row:
             x, y = row["evaluations"][-1].get("parallel_cosine"), row["dev_map"]
-            kind = "C1" if name.startswith(("ot", "maxsim")) else "C0"
+            kind = "C1" if name.startswith(TRANSPORT_PREFIXES) else "C0"
             anchor.scatter([x], [y], color=kind, s=18)
             anchor.annotate(name, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
     anchor.set_xlabel("parallel cosine after training (student vs teacher, dev pairs)")
@@ -663,6 +844,13 @@ def write_report(ckpt: Checkpoint, args, seconds: float) -> None:
         final_lines, summary[str(steps)] = final_table(ckpt, args, steps)
         if final_lines:
             lines += (["## Finalists (test)", ""] if steps == budgets[0] else []) + final_lines
+    late_lines, summary["late"] = late_table(ckpt, args)
+    if late_lines:
+        lines += ["## Late interaction: MaxSim re-ranking at test time", "",
+                  "Where could a token alignment pay? Retrieval above scores the mean-pooled vector. Here each "
+                  "student's dense top 100 is re-ranked by MaxSim between its query tokens and the teacher's "
+                  "document tokens (ColBERT's late interaction), so the student's token geometry is scored.", "",
+                  *late_lines]
     lines += curve_table(ckpt, args) + newlang_table(ckpt, args)
     if write_figure(ckpt, args):
         lines += ["![screening, bitext size and regime (b)](ot_study.png)", ""]
@@ -674,7 +862,7 @@ def write_report(ckpt: Checkpoint, args, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=["screen", "final", "report"],
-                        choices=["screen", "final", "curve", "newlang", "report"])
+                        choices=["screen", "final", "late", "curve", "newlang", "report"])
     parser.add_argument("--model", default=None, help="teacher and student folder (default: the recipe's e5)")
     parser.add_argument("--wikiclir", default=str(Path(cache_dir("bible")) / "wikiclir"))
     parser.add_argument("--bitext-dir", default=str(Path(cache_dir("bible")) / "bitext"))
@@ -696,6 +884,10 @@ def main() -> None:
     parser.add_argument("--newlang-variants", nargs="+", default=["nce", "ot+nce"], choices=list(VARIANTS))
     parser.add_argument("--newlang-steps", type=int, default=600)
     parser.add_argument("--newlang-lr", type=float, default=1e-4)
+    parser.add_argument("--late-variants", nargs="+", choices=list(VARIANTS), default=[
+        "nce", "cos+nce", "ot+nce", "ot+nce centered", "ot+nce centered eps0.02", "ot+nce eps0.02",
+        "token-mse+nce", "maxsim-contrast+nce"], help="screened on dev under MaxSim re-ranking")
+    parser.add_argument("--late-seeds", type=int, default=2, help="test seeds of the late stage (seeds 3, 4, ...)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -709,6 +901,8 @@ def main() -> None:
         screen(args, ckpt, caches)
     if "final" in args.only:
         final(args, ckpt, caches)
+    if "late" in args.only:
+        late(args, ckpt, caches)
     if "curve" in args.only:
         curve(args, ckpt, caches)
     if "newlang" in args.only:

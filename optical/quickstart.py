@@ -144,5 +144,5 @@ def run_quickstart(config: QuickstartConfig, echo=print) -> dict[str, dict[str, 
          f"Report: {out / 'eval'}")
     echo("The objective study (benchmarks/results/ot_study.md) found that at this budget OPTICAL's transport "
          "term (--objective ot+nce) helps as an anchor to the teacher, not as a token aligner; the sentence-level "
-         "anchor cos+nce, the default, does as well without a solver.")
+         "anchor cos+nce, the default, does as well or better without a solver.")
     return table

@@ -113,3 +113,36 @@ def test_study_curve_table_takes_the_final_stage_row_as_its_own_size(tmp_path) -
     rows = [line for line in lines if line.startswith("| sw")]
     assert rows[0].startswith("| sw | 500 | 0.150 | 0.205 | +0.0550 (p=")
     assert rows[1] == "| sw | 8000 | 0.150 | 0.150 | +0.0000 (p=1) |"
+
+
+def test_study_late_stage_picks_by_dev_maxsim_and_tests_maxsim_against_dense(tmp_path) -> None:
+    import argparse
+
+    import ot_study
+    from scipy.stats import ttest_rel
+
+    args = argparse.Namespace(screen_steps=100, final_steps=100, screen_langs=["sw"], final_langs=["sw", "tl"])
+    ckpt = Checkpoint(tmp_path / "c.json")
+    low = {f"q{i}": 0.1 * (i % 4) for i in range(12)}
+    high = {q: v + 0.05 + 0.01 * (int(q[1:]) % 3) for q, v in low.items()}
+    zero = {"ap": low, "ap_maxsim": low, "ceiling_ap": high, "ceiling_ap_maxsim": high}
+    trained = {"history": [{"plan_entropy": 0.5}], "evaluations": [{"parallel_cosine": 0.7}]}
+    ckpt.put("late/dev/zero-shot/sw", zero)
+    ckpt.put("late/dev/ot+nce/sw/100/s0", {**trained, "ap": high, "ap_maxsim": low})
+    ckpt.put("late/dev/ot+nce centered/sw/100/s0", {**trained, "ap": low, "ap_maxsim": high})
+    ckpt.put("late/dev/cos+nce/sw/100/s0", {**trained, "ap": high, "ap_maxsim": high})  # not transport
+    assert ot_study.late_finalists(ckpt, args) == ["nce", "cos+nce", "ot+nce", "ot+nce centered"]
+
+    ckpt.put("late/test/zero-shot/sw", zero)
+    ckpt.put("late/test/nce/sw/100/s3", {"ap": low, "ap_maxsim": low})
+    ckpt.put("late/test/ot+nce/sw/100/s3", {"ap": low, "ap_maxsim": high})
+    ckpt.put("late/test/ot+nce/sw/100/s4", {"ap": high, "ap_maxsim": high})
+    lines, summary = ot_study.late_table(ckpt, args)
+    assert "| ot+nce centered | 0.1500 | 0.2100 | +0.0600 | 0% | 100% | 0.500 |  | 0.700 |" in lines
+    assert "| ot+nce | 2 | 0.180 / 0.210 (100%) |" in lines  # dense: mean of the two seeds
+    expected = ttest_rel(list(high.values()), list(low.values()))
+    assert summary["ot+nce"]["sw"]["maxsim_vs_nce"]["holm_p"] == pytest.approx(expected.pvalue)
+    seed_mean_dense = [(a + b) / 2 for a, b in zip(low.values(), high.values(), strict=True)]
+    expected = ttest_rel(list(high.values()), seed_mean_dense)
+    assert summary["ot+nce"]["sw"]["maxsim_vs_dense"]["holm_p"] == pytest.approx(expected.pvalue)
+    assert "tl" not in summary["ot+nce"]  # no tl rows: the language is left out

@@ -18,7 +18,7 @@ def test_presets_and_section_selection() -> None:
     args = bench_pipeline.parse_args(["--only", "a,d", "--preset", "gpu", "--quick"])
     assert args.only == ["a", "d"] and args.device == "cuda" and args.quick
     args = bench_pipeline.parse_args([])
-    assert args.only == list("abcde") and args.device == "cpu" and args.precision is None
+    assert args.only == list("abcdef") and args.device == "cpu" and args.precision is None
     assert args.sizes == [10_000, 100_000, 1_000_000]
 
 
@@ -33,6 +33,19 @@ def test_distillation_table_gives_ratios_against_sentence_transformers(tmp_path)
     row = next(line for line in lines if line.startswith("| optical distill --objective mse"))
     assert row.endswith("| 3.00x | 3.00x |")
     assert any("1920 pairs, 120 steps" in line for line in lines)
+
+
+def test_compile_table_separates_the_first_step_from_the_steady_state(tmp_path) -> None:
+    ckpt = Checkpoint(tmp_path / "c.json")
+    common = {"pairs": 1920, "steps": 20, "tokens": 24000.0, "tokens_per_s": 600.0}
+    eager = [1.0 * (i + 1) for i in range(20)]  # 1 s every step
+    compiled = [30.0 + 0.5 * i for i in range(20)]  # 30 s to compile, then 0.5 s a step
+    ckpt.put("f/cpu/1920/eager", {**common, "process_s": 40.0, "step_seconds": eager})
+    ckpt.put("f/cpu/1920/compile", {**common, "process_s": 50.0, "step_seconds": compiled})
+    lines = bench_pipeline.table_f(ckpt)
+    assert "| eager | 40.0 | 1.0 | 1.00 | 600 |" in lines
+    assert "| --compile | 50.0 | 30.0 | 0.50 | 600 |" in lines
+    assert "Ratio eager / compiled: process 0.80x, steady state 2.00x." in lines
 
 
 def test_profile_table_shares_leave_out_the_cache_alternative(tmp_path) -> None:

@@ -168,3 +168,23 @@ def test_bad_transport_options_fail_before_loading_and_leave_no_out_folder(tmp_p
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith("optical distill: error:") and message in error, error  # names the flag
         assert not (tmp_path / "out").exists()
+
+
+def test_compiled_student_trains_like_eager_and_saves_eager_names(tmp_path, bitext) -> None:
+    # torch.compile changes kernels, not the run: same losses within float rounding, the same
+    # checkpoint and saved-model parameter names, and a resume may switch it on or off
+    teacher, student = _encoders()
+    eager = distill(_config(tmp_path / "eager", bitext, steps=3, objective="ot+nce"), teacher=teacher, student=student)
+    teacher, student = _encoders()
+    compiled = distill(_config(tmp_path / "compiled", bitext, steps=3, objective="ot+nce", compile=True),
+                       teacher=teacher, student=student)
+    assert student._compiled_call_impl is not None and teacher._compiled_call_impl is None
+    for a, b in zip(eager.history, compiled.history, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6)
+    saved = {p.name for p in (tmp_path / "compiled" / "model").iterdir()}
+    assert saved == {p.name for p in (tmp_path / "eager" / "model").iterdir()}
+    from safetensors.torch import load_file
+
+    names = set(load_file(tmp_path / "compiled" / "model" / "model.safetensors"))
+    assert names == set(load_file(tmp_path / "eager" / "model" / "model.safetensors"))
+    assert not any("_orig_mod" in n for n in names)
