@@ -578,8 +578,12 @@ def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
         cells, macro = [], []
         seed_means[name] = {}
         for lang in langs:
-            runs = [row["ap"] for key, row in ckpt.rows.items()  # the late stage's test seeds count too
-                    if key.startswith((f"final/{name}/{lang}/{steps}/s", f"late/test/{name}/{lang}/{steps}/s"))]
+            # The late stage's test seeds count too; a seed both stages ran is one student, counted once.
+            by_seed = {key.rsplit("/", 1)[1]: row["ap"] for key, row in ckpt.rows.items()
+                       if key.startswith(f"late/test/{name}/{lang}/{steps}/s")}
+            by_seed |= {key.rsplit("/", 1)[1]: row["ap"] for key, row in ckpt.rows.items()
+                        if key.startswith(f"final/{name}/{lang}/{steps}/s")}
+            runs = list(by_seed.values())
             if not runs:
                 cells.append("")
                 continue

@@ -146,3 +146,22 @@ def test_study_late_stage_picks_by_dev_maxsim_and_tests_maxsim_against_dense(tmp
     expected = ttest_rel(list(high.values()), seed_mean_dense)
     assert summary["ot+nce"]["sw"]["maxsim_vs_dense"]["holm_p"] == pytest.approx(expected.pvalue)
     assert "tl" not in summary["ot+nce"]  # no tl rows: the language is left out
+
+
+def test_study_final_table_counts_late_seeds_once(tmp_path) -> None:
+    import argparse
+
+    import ot_study
+
+    args = argparse.Namespace(final_langs=["sw"])
+    ckpt = Checkpoint(tmp_path / "c.json")
+    low = {f"q{i}": 0.1 * (i % 4) for i in range(12)}
+    high = {q: v + 0.06 for q, v in low.items()}
+    ckpt.put("final/zero-shot/sw", {"ap": low})
+    ckpt.put("final/ceiling/sw", {"ap": {q: v + 0.1 for q, v in low.items()}})
+    ckpt.put("final/nce/sw/100/s0", {"ap": low})
+    ckpt.put("late/test/nce/sw/100/s3", {"ap": high})  # a further seed
+    ckpt.put("final/nce/sw/100/s3", {"ap": high})  # the same seed run by the final stage: one student
+    lines, summary = ot_study.final_table(ckpt, args, 100)
+    assert summary["nce"]["sw"]["seeds"] == 2
+    assert summary["nce"]["sw"]["map"] == pytest.approx(0.18)
