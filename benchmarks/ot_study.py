@@ -6,7 +6,8 @@ language's English-X Bible bitext; documents stay on the teacher. Stages:
 
 ``screen``
     Every variant of the design space (transport weight and schedule, centring and whitening,
-    unbalanced transport, IDF and importance marginals, eps, cost, gradient mode, the
+    unbalanced transport, IDF and importance marginals, eps, cost, gradient mode, the layer the
+    transport compares, the
     transport-contrastive objective, MaxSim at training time, mined hard negatives, the learning
     rate) and the controls (``nce``; ``ot+nce eps1``, whose plan is near uniform; ``token-mse+nce``,
     a hard alignment; ``cos+nce``, a sentence-level anchor without transport), one seed, on
@@ -91,6 +92,11 @@ VARIANTS: dict[str, dict] = {
     "ot+nce importance": {"objective": "ot+nce", "marginals": "importance"},
     "ot+nce whiten": {"objective": "ot+nce", "whiten": True},
     "ot-contrast+nce importance": {"objective": "ot-contrast+nce", "marginals": "importance"},
+    # Transport between middle-layer tokens (where multilingual encoders align words best), the
+    # contrastive term on the output layer as before.
+    "ot+nce layer8": {"objective": "ot+nce", "ot_layer": 8},
+    "ot+nce layer6": {"objective": "ot+nce", "ot_layer": 6},
+    "ot+nce layer8 eps0.02": {"objective": "ot+nce", "ot_layer": 8, "eps": 0.02},
     # Controls for what the transport term does: with eps 1 the plan is close to the product of
     # the marginals (every token pulled toward every token: an anchor without alignment); the
     # token-level MSE under a hard arg-max alignment is an anchor with a fixed alignment.
@@ -271,8 +277,12 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
         quiet=True, log_every=25,
     )
     config = DistillConfig(**{**fields, **settings, **overrides})
-    teacher = caches.setdefault(("teacher", model), Encoder.load(model, max_length=64))
-    cache = caches.setdefault((lang, model), TeacherCache(teacher))
+    # A transport at another depth needs a teacher (and a cache) that also hold that layer.
+    layer = config.ot_layer
+    teacher = teacher_for(caches, model, layer)
+    if (lang, model, layer) not in caches:
+        caches[(lang, model, layer)] = TeacherCache(teacher)
+    cache = caches[(lang, model, layer)]
     student = Encoder.load(model, max_length=64)
 
     def dev_map(encoder: Encoder) -> dict[str, float]:
@@ -301,11 +311,13 @@ def train_unit(name: str, overrides: dict, lang: str, steps: int, seed: int, arg
     return out, record
 
 
-def teacher_for(caches: dict, model: str) -> Encoder:
-    """The teacher ``model``, loaded once per process."""
-    if ("teacher", model) not in caches:
-        caches[("teacher", model)] = Encoder.load(model, max_length=64)
-    return caches[("teacher", model)]
+def teacher_for(caches: dict, model: str, layer: int | None = None) -> Encoder:
+    """The teacher ``model`` exposing hidden layer ``layer`` too, loaded once per process."""
+    key = ("teacher", model) if layer is None else ("teacher", model, layer)
+    if key not in caches:
+        caches[key] = Encoder.load(model, max_length=64)
+        caches[key].expose_layer(layer)
+    return caches[key]
 
 
 def screen(args, ckpt: Checkpoint, caches: dict) -> None:

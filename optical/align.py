@@ -137,6 +137,7 @@ def align(config: AlignConfig, *, teacher: Encoder | None = None, student: Encod
     student = student or teacher
     check_widths(teacher, student)
     objective = OTObjective.from_options(config)
+    objective.expose(teacher, student)
     modes = {module: module.training for module in (teacher, student)}
     try:
         for module in modes:

@@ -43,6 +43,9 @@ class TransportOptions:
     marginals: str = field(default="uniform", metadata={
         "help": "token weights: uniform, idf (over the training bitext) or importance (a token's leave-one-out "
                 "effect on its sentence's mean vector)", "choices": MARGINALS, "group": "transport"})
+    ot_layer: int | None = field(default=None, metadata={
+        "help": "hidden layer whose token states the transport compares, e.g. 8 of 12 (none: the states the "
+                "encoder pools); the other terms keep the pooled layer", "group": "transport"})
 
     @property
     def idf(self) -> bool:
@@ -185,6 +188,12 @@ class OTObjective(Objective):
         (:func:`token_weights`).
     teacher_idf, student_idf : Tensor [vocab], optional
         IDF per token id, needed by ``marginals="idf"``.
+    layer : int, optional
+        Compare the token states of this hidden layer (``TokenBatch.at_layer``; the encoders must
+        expose it: :meth:`~optical.models.Encoder.expose_layer`, which :meth:`expose` calls)
+        instead of the encoders' output states. Middle layers of multilingual encoders align
+        words best (Jalili Sabet et al., SimAlign, 2020), while the output layer of a retrieval
+        model is shaped for pooling.
     warn : bool
         Let :func:`optical.ot.sinkhorn` warn (once per call site) when plans did not converge.
 
@@ -216,10 +225,11 @@ class OTObjective(Objective):
         marginals: str = "uniform",
         teacher_idf: torch.Tensor | None = None,
         student_idf: torch.Tensor | None = None,
+        layer: int | None = None,
         warn: bool = True,
     ) -> None:
         super().__init__()
-        self.warn = warn
+        self.warn, self.layer = warn, layer
         self.eps, self.max_iter, self.tol, self.tau, self.grad = eps, max_iter, tol, tau, grad
         if marginals not in MARGINALS:
             raise ValueError(f"marginals must be one of {', '.join(MARGINALS)}, got {marginals!r}")
@@ -236,7 +246,17 @@ class OTObjective(Objective):
         return cls(options.eps, max_iter=options.ot_max_iter, tol=options.ot_tol, tau=options.tau,
                    grad=options.ot_grad, cost=options.ot_cost, centered=options.centered,
                    whiten=options.whiten, marginals=options.marginals,
-                   teacher_idf=teacher_idf if options.idf else None, student_idf=student_idf if options.idf else None)
+                   teacher_idf=teacher_idf if options.idf else None, student_idf=student_idf if options.idf else None,
+                   layer=options.ot_layer)
+
+    def expose(self, *encoders) -> None:
+        """Ask ``encoders`` for the hidden layer this objective compares (nothing when ``layer`` is None)."""
+        for encoder in encoders:
+            encoder.expose_layer(self.layer)
+
+    def view(self, batch: TokenBatch) -> TokenBatch:
+        """``batch`` with the states this objective compares as its embeddings."""
+        return batch.at_layer(self.layer)
 
     def states(self, teacher: TokenBatch, student: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The token states the cost compares (teacher side detached, float32)."""
@@ -253,6 +273,7 @@ class OTObjective(Objective):
 
         :meth:`forward` averages ``plan.cost``; ``optical align`` shows one plan.
         """
+        teacher, student = self.view(teacher), self.view(student)
         teacher_states, student_states = self.states(teacher, student)
         cost = COSTS[self.cost](teacher_states, student_states, teacher.token_mask, student.token_mask)
         plan = sinkhorn(

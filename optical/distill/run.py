@@ -204,6 +204,23 @@ def check_widths(teacher: Encoder, student: Encoder) -> None:
         )
 
 
+def expose_transport_layer(config: DistillConfig, teacher: Encoder, student: Encoder) -> None:
+    """Have both encoders return the hidden layer ``--ot-layer`` when a transport term compares it
+    (and no extra layer otherwise); errors name the flag."""
+    names = parse_objective(config.objective)
+    layer = config.ot_layer if any(n in TRANSPORT_PARTS or n == "maxsim-contrast" for n in names) else None
+    if layer is not None:
+        widths = {e.model.config.hidden_size for e in (teacher, student)}
+        if len(widths) > 1:
+            raise ValueError(f"--ot-layer {layer}: the teacher's and the student's hidden states differ in width "
+                             f"{sorted(widths)} (a projection head applies to the output layer only)")
+    for encoder in (teacher, student):
+        try:
+            encoder.expose_layer(layer)
+        except ValueError as error:
+            raise ValueError(f"--ot-layer: {error}") from error
+
+
 def bitext_check(teacher: Encoder, student: Encoder, pairs: list[BitextPair]) -> dict[str, float]:
     """Bitext retrieval on held-out pairs: P@1 of each foreign sentence among the English ones,
     the mean cosine of parallel pairs, and the mean pairwise cosine of the student's vectors (a
@@ -298,6 +315,7 @@ def distill(config: DistillConfig, *, teacher: Encoder | None = None, student: E
         loaded_teacher, loaded_student = load_encoders(config)
         teacher, student = teacher or loaded_teacher, student or loaded_student
     check_widths(teacher, student)
+    expose_transport_layer(config, teacher, student)
     teacher.requires_grad_(False)
     teacher.eval()
     progress: dict = {"micro_batches": 0}  # checkpointed, so a schedule resumes where it was

@@ -66,6 +66,7 @@ class TokenSetNCEObjective(Objective):
     def similarities(self, teacher: TokenBatch, student: TokenBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """``[B, C]`` similarities of every student sentence to every teacher sentence, and diagnostics."""
         rows, candidates = student.embeddings.shape[0], teacher.embeddings.shape[0]
+        teacher, student = self.transport.view(teacher), self.transport.view(student)
         teacher_states, student_states = self.transport.states(teacher, student)
         if self.similarity == "maxsim":
             x = F.normalize(teacher_states, dim=-1)

@@ -129,8 +129,9 @@ def train_hybrid(config: HybridConfig, *, encoder: Encoder | None = None, sets: 
     if config.ot_weight > 0:
         # The frozen side is the starting model: OT keeps other languages' tokens near its pivot tokens.
         teacher = copy.deepcopy(encoder).eval().requires_grad_(False)
-        auxiliary = AuxiliaryOT(teacher, OTObjective.from_options(config), {s.name: s for s in sets},
-                                config.ot_weight, config.pivot)
+        transport = OTObjective.from_options(config)
+        transport.expose(teacher, encoder)
+        auxiliary = AuxiliaryOT(teacher, transport, {s.name: s for s in sets}, config.ot_weight, config.pivot)
     step = make_step(encoder, config.temperature, auxiliary)
     return train(encoder, step, sum(len(s.triplets) for s in sets), config,
                  sampler=sampler, save_model=encoder.save)

@@ -83,7 +83,10 @@ class TokenBatch:
 
     ``token_mask`` is what optimal transport and late interaction use: the attention mask less
     the special tokens when the encoder excludes them. ``input_ids`` serve token weights (IDF);
-    ``truncated`` counts texts cut at ``max_length``.
+    ``truncated`` counts texts cut at ``max_length``. ``layer_states`` [B, L, d'] are the states
+    of one more hidden layer, ``layer``, when the encoder was asked for them
+    (:meth:`Encoder.expose_layer`): an objective may compare tokens at another depth than the
+    one it pools (:meth:`at_layer`).
     """
 
     embeddings: torch.Tensor
@@ -91,12 +94,30 @@ class TokenBatch:
     token_mask: torch.Tensor
     input_ids: torch.Tensor | None = None
     truncated: int = 0
+    layer_states: torch.Tensor | None = None
+    layer: int | None = None
 
     def select(self, rows: list[int]) -> TokenBatch:
         """The batch of texts ``rows`` only (gradients flow through the selection)."""
         index = torch.tensor(rows, dtype=torch.long, device=self.embeddings.device)
         ids = None if self.input_ids is None else self.input_ids[index]
-        return TokenBatch(self.embeddings[index], self.attention_mask[index], self.token_mask[index], ids)
+        extra = None if self.layer_states is None else self.layer_states[index]
+        return TokenBatch(self.embeddings[index], self.attention_mask[index], self.token_mask[index], ids,
+                          layer_states=extra, layer=self.layer)
+
+    def at_layer(self, layer: int | None) -> TokenBatch:
+        """This batch with the states of hidden layer ``layer`` as its embeddings (None: itself).
+
+        Raises ``ValueError`` when the batch does not hold that layer: the encoder that made it
+        must expose it first (:meth:`Encoder.expose_layer`).
+        """
+        if layer is None:
+            return self
+        if self.layer_states is None or self.layer != layer:
+            held = "no extra layer" if self.layer_states is None else f"layer {self.layer}"
+            raise ValueError(f"the token batch holds {held}, not layer {layer}: call "
+                             f"encoder.expose_layer({layer}) on the encoders that produce it")
+        return TokenBatch(self.layer_states, self.attention_mask, self.token_mask, self.input_ids, self.truncated)
 
     def pooled(self, pooling: str, normalize: bool) -> torch.Tensor:
         if pooling == "cls":
@@ -146,6 +167,20 @@ class Encoder(nn.Module):
         hidden = self.model.config.hidden_size
         self.projection = nn.Linear(hidden, config.projection_dim) if config.projection_dim else None
         self.truncated_total = 0
+        self.extra_layer: int | None = None  # see expose_layer
+
+    def expose_layer(self, layer: int | None) -> None:
+        """Also return the token states of hidden layer ``layer`` (``TokenBatch.layer_states``).
+
+        ``layer`` indexes the model's hidden states as transformers returns them: 0 is the
+        embedding output, ``n`` (or -1) the last of ``n`` layers. None stops it. The extra states
+        are not projected, so a projection head's width does not apply to them.
+        """
+        if layer is not None:
+            count = int(getattr(self.model.config, "num_hidden_layers", 0))
+            if not -(count + 1) <= layer <= count:
+                raise ValueError(f"layer {layer} out of range: the model has {count} layers (0..{count}, or -1)")
+        self.extra_layer = layer
 
     @property
     def dim(self) -> int:
@@ -211,14 +246,16 @@ class Encoder(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor], truncated: int = 0) -> TokenBatch:
         special = batch.pop("special_tokens_mask", None)
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        hidden_layer = self.config.layer
-        outputs = self.model(**batch, output_hidden_states=hidden_layer != -1)
+        hidden_layer, extra_layer = self.config.layer, self.extra_layer
+        outputs = self.model(**batch, output_hidden_states=hidden_layer != -1 or extra_layer is not None)
         states = outputs.last_hidden_state if hidden_layer == -1 else outputs.hidden_states[hidden_layer]
         if self.projection is not None:
             states = self.projection(states)
         attention = batch["attention_mask"].bool()
         token_mask = attention if special is None else attention & ~special.to(self.device).bool()
-        return TokenBatch(states, attention, token_mask, batch["input_ids"], truncated)
+        extra = None if extra_layer is None else outputs.hidden_states[extra_layer]
+        return TokenBatch(states, attention, token_mask, batch["input_ids"], truncated, layer_states=extra,
+                          layer=extra_layer)
 
     def encode_tokens(self, texts: list[str], kind: str = "query") -> TokenBatch:
         """Token embeddings [B, L, d] with masks (gradients flow when the module trains)."""

@@ -19,7 +19,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -383,10 +383,20 @@ class _Run:
     def _check_same_run(self, state: dict) -> None:
         if state["fingerprint"] == self.fingerprint:
             return
-        saved = state.get("config", {})
+        saved = state.get("config")
         current = asdict(self.config)
-        changed = [f"{_flag(k)} {saved[k]!r} -> {current[k]!r}" for k in sorted(current)
-                   if k in saved and k not in RESUMABLE_FIELDS and saved[k] != current[k]]
+        defaults = {f.name: f.default for f in fields(self.config) if f.default is not MISSING}
+        changed = []
+        for key in sorted(set(current) - RESUMABLE_FIELDS):
+            if saved is not None and key in saved:
+                if saved[key] != current[key]:
+                    changed.append(f"{_flag(key)} {saved[key]!r} -> {current[key]!r}")
+            elif saved is not None and key in defaults and current[key] == defaults[key]:
+                continue  # an option added since the checkpoint was written, at its default: the same run
+            else:
+                changed.append(f"{_flag(key)} (not in the checkpoint) -> {current[key]!r}")
+        if saved is not None and not changed:
+            return
         what = "; ".join(changed) if changed else f"fingerprint {state['fingerprint']} -> {self.fingerprint}"
         raise ValueError(
             f"{self.checkpoint_path} was written by a different configuration ({what}); resuming would mix two "

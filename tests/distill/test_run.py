@@ -175,3 +175,43 @@ def test_teacher_cache_gives_the_same_losses_and_encodes_each_text_once(tmp_path
     real = direct.attention_mask
     assert torch.allclose(first.embeddings[real], direct.embeddings[real], atol=1e-5)
     assert torch.equal(first.token_mask, direct.token_mask[:, : first.token_mask.shape[1]])
+
+
+def test_ot_layer_compares_that_hidden_layer_while_the_other_terms_keep_the_output(tmp_path, bitext_file) -> None:
+    from optical.distill.ot import OTObjective
+    from optical.distill.teacher_cache import TeacherCache
+    from optical.models import TokenBatch
+
+    teacher, student = _pair_of_encoders()
+    teacher.eval()
+    texts = [p.src for p in synthetic_pairs(4)]
+    teacher.expose_layer(1)
+    with torch.no_grad():
+        batch = teacher.encode_tokens(texts)
+        hidden = teacher.model(**{k: v for k, v in teacher.tokenize(texts)[0].items()
+                                  if k != "special_tokens_mask"}, output_hidden_states=True).hidden_states[1]
+    assert torch.allclose(batch.layer_states, hidden, atol=1e-6)
+    # the loss at layer 1 is the plain loss of a batch whose embeddings are the layer-1 states
+    at_layer = OTObjective(eps=0.1, layer=1)(batch, batch).loss
+    direct = OTObjective(eps=0.1)(*[TokenBatch(hidden, batch.attention_mask, batch.token_mask, batch.input_ids)] * 2)
+    assert float(at_layer) == pytest.approx(float(direct.loss), abs=1e-6)
+    with pytest.raises(ValueError, match="layer 1, not layer 2"):
+        OTObjective(layer=2)(batch, batch)
+    # the teacher cache keeps the extra layer, and refuses the teacher once it exposes another
+    cache = TeacherCache(teacher)
+    cached = cache.tokens(texts)
+    real = cached.attention_mask
+    assert torch.allclose(cached.layer_states[real], batch.layer_states[real], atol=1e-5)
+    teacher.expose_layer(None)
+    with pytest.raises(ValueError, match="teacher cache built for"):
+        cache.tokens(texts)
+    with pytest.raises(ValueError, match="out of range"):
+        teacher.expose_layer(7)
+    # distillation with --ot-layer: gradients reach the student through that layer, nce keeps the output
+    teacher, student = _pair_of_encoders()
+    config = _config(tmp_path, bitext_file, steps=3, objective="ot+nce", ot_layer=1)
+    history = distill(config, teacher=teacher, student=student).history
+    assert all(h["ot"] > 0 and h["nce"] > 0 for h in history)
+    assert teacher.extra_layer == student.extra_layer == 1
+    with pytest.raises(ValueError, match="--ot-layer: layer 9 out of range"):
+        distill(_config(tmp_path / "b", bitext_file, steps=1, ot_layer=9), teacher=teacher, student=student)

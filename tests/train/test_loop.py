@@ -114,6 +114,23 @@ def test_a_refused_resume_names_the_changed_options(tmp_path, bitext) -> None:
         distill(_config(tmp_path / "run", bitext, steps=5), teacher=_encoders()[0], student=_encoders()[1])
 
 
+def test_a_checkpoint_older_than_an_option_resumes_while_the_option_keeps_its_default(tmp_path, bitext) -> None:
+    import torch
+
+    distill(_config(tmp_path / "run", bitext, steps=4, checkpoint_every=2), teacher=_encoders()[0],
+            student=_encoders()[1])
+    path = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["ot_layer"]  # written before --ot-layer existed
+    state["fingerprint"] = "0" * 16
+    torch.save(state, path)
+    distill(_config(tmp_path / "run", bitext, steps=4, checkpoint_every=2), teacher=_encoders()[0],
+            student=_encoders()[1])
+    with pytest.raises(ValueError, match=r"--ot-layer .* -> 1"):
+        distill(_config(tmp_path / "run", bitext, steps=4, checkpoint_every=2, ot_layer=1),
+                teacher=_encoders()[0], student=_encoders()[1])
+
+
 def test_progress_lines_every_log_every_steps_with_total_and_eta(tmp_path, bitext, capsys) -> None:
     distill(_config(tmp_path / "run", bitext, steps=6, log_every=3, quiet=False),
             teacher=_encoders()[0], student=_encoders()[1])
