@@ -337,11 +337,13 @@ def screen(args, ckpt: Checkpoint, caches: dict) -> None:
 
             dev_pairs = read_pairs(str(Path(args.bitext_dir) / f"en-{lang}.dev.tsv"), "en", lang, args.dev_pairs)
             ckpt.put(key, bitext_check(teacher, teacher, dev_pairs))
-        keys = {f"screen/{name}/{lang}/{args.screen_steps}": name for name in args.variants or VARIANTS}
+        # Seed 0 is the screening row (the key without a seed); further seeds measure the dev noise.
+        keys = {f"screen/{name}/{lang}/{args.screen_steps}" + (f"/s{seed}" if seed else ""): (name, seed)
+                for seed in range(args.screen_seeds) for name in args.variants or VARIANTS}
         for key in units(ckpt, keys):
-            name = keys[key]
-            print(f"[screen] {name} {lang} {args.screen_steps} steps", flush=True)
-            out, record = train_unit(name, VARIANTS[name], lang, args.screen_steps, 0, args, caches, dev)
+            name, seed = keys[key]
+            print(f"[screen] {name} {lang} {args.screen_steps} steps seed {seed}", flush=True)
+            out, record = train_unit(name, VARIANTS[name], lang, args.screen_steps, seed, args, caches, dev)
             record["dev_map"] = record["evaluations"][-1]["dev_map"]
             shutil.rmtree(out, ignore_errors=True)
             ckpt.put(key, record)
@@ -540,6 +542,31 @@ def screen_table(ckpt: Checkpoint, args) -> list[str]:
                 f"| {_fmt(entropy[-1] if entropy else None)} | {_fmt(mass[-1] if mass else None)} "
                 f"| {row['s_per_step']:.2f} | {row['padding']:.0%} |")
         lines.append("")
+    return lines
+
+
+def screen_noise_table(ckpt: Checkpoint, args) -> list[str]:
+    """Dev MAP over seeds for the variants screened with more than one: how large a screening
+    difference must be before one seed can tell it from training noise."""
+    lines = []
+    for lang in args.screen_langs:
+        base = f"screen/{{}}/{lang}/{args.screen_steps}"
+        runs = {name: [ckpt.rows[base.format(name)]["dev_map"]]
+                + [ckpt.rows[k]["dev_map"] for k in sorted(ckpt.rows) if k.startswith(base.format(name) + "/s")]
+                for name in VARIANTS if base.format(name) in ckpt}
+        runs = {name: maps for name, maps in runs.items() if len(maps) > 1}
+        if not runs:
+            continue
+        sds = [float(np.std(maps, ddof=1)) for maps in runs.values()]
+        pooled = float(np.sqrt(np.mean(np.square(sds))))
+        lines += [f"### Dev noise on {lang}: the same variant under other seeds", "",
+                  "Seeds change the initial shuffle of the bitext and dropout; everything else is fixed.", "",
+                  "| variant | seeds | dev MAP per seed | mean | sd |", "|---|---:|---|---:|---:|"]
+        for name, maps in runs.items():
+            lines.append(f"| {name} | {len(maps)} | {', '.join(f'{m:.4f}' for m in maps)} | {np.mean(maps):.4f} "
+                         f"| {np.std(maps, ddof=1):.4f} |")
+        lines += ["", f"Pooled seed sd {pooled:.4f}: two one-seed screening rows differ by more than noise only "
+                  f"when they are about {2 * np.sqrt(2) * pooled:.4f} apart (2 sd of a difference).", ""]
     return lines
 
 
@@ -853,7 +880,7 @@ def write_report(ckpt: Checkpoint, args, seconds: float) -> None:
               "language, its own documents); the finalists are picked by the code from dev MAP and only they are "
               "run on the test split (300 queries per language, 1,404 English documents).", "",
               "## Screening (dev)", ""]
-    lines += screen_table(ckpt, args)
+    lines += screen_table(ckpt, args) + screen_noise_table(ckpt, args)
     budgets = sorted({int(k.split("/")[3]) for k in ckpt.rows if k.startswith("final/") and k.count("/") == 4})
     summary: dict = {}
     for steps in budgets:
@@ -888,6 +915,7 @@ def main() -> None:
     parser.add_argument("--screen-langs", nargs="+", default=["sw"])
     parser.add_argument("--screen-steps", type=int, default=100)
     parser.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS))
+    parser.add_argument("--screen-seeds", type=int, default=1, help="seeds per screened variant (>1: dev noise)")
     parser.add_argument("--finalists", type=int, default=2, help="transport variants carried to the test split")
     parser.add_argument("--final-variants", nargs="+", default=None, choices=list(VARIANTS))
     parser.add_argument("--final-langs", nargs="+", default=list(LOW))

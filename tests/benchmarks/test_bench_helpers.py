@@ -165,3 +165,20 @@ def test_study_final_table_counts_late_seeds_once(tmp_path) -> None:
     lines, summary = ot_study.final_table(ckpt, args, 100)
     assert summary["nce"]["sw"]["seeds"] == 2
     assert summary["nce"]["sw"]["map"] == pytest.approx(0.18)
+
+
+def test_study_dev_noise_table_pools_the_seed_spread_and_selection_keeps_seed_zero(tmp_path) -> None:
+    import argparse
+
+    import ot_study
+
+    args = argparse.Namespace(screen_steps=100, screen_langs=["sw"], finalists=1)
+    ckpt = Checkpoint(tmp_path / "c.json")
+    for name, maps in {"nce": [0.370, 0.374, 0.372], "ot+nce": [0.380, 0.376, 0.378], "ot+nce w3": [0.379]}.items():
+        for seed, value in enumerate(maps):
+            ckpt.put(f"screen/{name}/sw/100" + (f"/s{seed}" if seed else ""), {"dev_map": value})
+    lines = ot_study.screen_noise_table(ckpt, args)
+    assert "| nce | 3 | 0.3700, 0.3740, 0.3720 | 0.3720 | 0.0020 |" in lines
+    assert not any(line.startswith("| ot+nce w3 |") for line in lines)  # one seed: no spread
+    assert any("Pooled seed sd 0.0020" in line and "0.0057 apart" in line for line in lines)
+    assert ot_study.finalists(ckpt, args) == ["nce", "ot+nce"]  # seed-0 rows only (0.380 > 0.379)
