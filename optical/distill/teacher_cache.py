@@ -57,10 +57,10 @@ class TeacherCache:
     def fill(self, texts: list[str], batch_size: int = 64) -> None:
         """Encode the texts not yet cached, in batches of similar length."""
         missing = list(dict.fromkeys(t for t in texts if t not in self.entries))
+        if not missing:
+            return
         missing.sort(key=len)
-        was_training = self.teacher.training
-        self.teacher.eval()
-        try:
+        with self.teacher.evaluating():
             for start in range(0, len(missing), batch_size):
                 chunk = missing[start:start + batch_size]
                 batch = self.teacher.encode_tokens(chunk, kind=self.kind)
@@ -71,8 +71,6 @@ class TeacherCache:
                     entry = (states[row][real], batch.token_mask[row].cpu()[real], batch.input_ids[row].cpu()[real])
                     self.entries[text] = entry if extra is None else (*entry, extra[row][real])
                 self.encoded += len(chunk)
-        finally:
-            self.teacher.train(was_training)
 
     def tokens(self, texts: list[str], device: torch.device | str = "cpu") -> TokenBatch:
         """The teacher's :class:`TokenBatch` for ``texts`` on ``device``, padded to the longest."""

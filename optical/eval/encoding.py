@@ -102,15 +102,10 @@ def token_embeddings(
     What :func:`~optical.eval.retrieval.maxsim_rerank` scores.
     """
     output: list[torch.Tensor] = []
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                batch = encoder.encode_tokens(list(texts[start:start + batch_size]), kind)
-                states = torch.nn.functional.normalize(batch.embeddings.float(), dim=-1).cpu()
-                mask = batch.token_mask.cpu()
-                output.extend(states[i][mask[i]].clone() for i in range(states.shape[0]))
-    finally:
-        encoder.train(was_training)
+    with encoder.evaluating(), torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = encoder.encode_tokens(list(texts[start:start + batch_size]), kind)
+            states = torch.nn.functional.normalize(batch.embeddings.float(), dim=-1).cpu()
+            mask = batch.token_mask.cpu()
+            output.extend(states[i][mask[i]].clone() for i in range(states.shape[0]))
     return output

@@ -35,3 +35,18 @@ def test_bf16_autocast_keeps_float32_vectors_close() -> None:
 def test_encode_rejects_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="kind must be"):
         tiny_encoder(WORDS).encode(["hello"], kind="document")
+
+
+def test_encode_runs_without_dropout_and_leaves_the_modes_as_they_were() -> None:
+    encoder = tiny_encoder(WORDS, dropout=0.5)
+    encoder.train()
+    first, second = encoder.encode(TEXTS), encoder.encode(TEXTS)
+    assert torch.equal(first, second)  # dropout at 0.5 would make them differ
+    assert all(module.training for module in encoder.modules())
+    encoder.eval()
+    assert torch.equal(encoder.encode(TEXTS), first)
+    assert not any(module.training for module in encoder.modules())
+    encoder.model.encoder.train()  # a mixed state: no dropout inside, then the top module's mode for all
+    with encoder.evaluating():
+        assert not any(module.training for module in encoder.modules())
+    assert not any(module.training for module in encoder.modules())
