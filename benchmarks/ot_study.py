@@ -97,6 +97,10 @@ VARIANTS: dict[str, dict] = {
     "ot+nce layer8": {"objective": "ot+nce", "ot_layer": 8},
     "ot+nce layer6": {"objective": "ot+nce", "ot_layer": 6},
     "ot+nce layer8 eps0.02": {"objective": "ot+nce", "ot_layer": 8, "eps": 0.02},
+    # Does a real alignment add to the anchor? The sentence anchor on the output layer, and the
+    # transport where its plans are alignments (layer 8), together; and at the output layer.
+    "ot+cos+nce layer8": {"objective": "ot+cos+nce", "ot_layer": 8},
+    "ot+cos+nce": {"objective": "ot+cos+nce"},
     # Controls for what the transport term does: with eps 1 the plan is close to the product of
     # the marginals (every token pulled toward every token: an anchor without alignment); the
     # token-level MSE under a hard arg-max alignment is an anchor with a fixed alignment.
