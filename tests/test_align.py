@@ -34,19 +34,20 @@ def _config(**values) -> AlignConfig:
     return AlignConfig(**{"source": SOURCE, "target": TARGET, "teacher": "tiny", **values})
 
 
-def _reference_states(encoder: Encoder, text: str) -> tuple[np.ndarray, list[str]]:
-    """Token states and wordpieces of the transported tokens, straight from the transformers model."""
+def _reference_states(encoder: Encoder, text: str, layer: int = -1) -> tuple[np.ndarray, list[str]]:
+    """Token states (of hidden layer ``layer``) and wordpieces of the transported tokens, straight
+    from the transformers model."""
     batch = encoder.tokenizer(["query: " + text], return_tensors="pt", return_special_tokens_mask=True)
     keep = ~batch.pop("special_tokens_mask")[0].bool()
     encoder.model.eval()
     with torch.no_grad():
-        states = encoder.model(**batch).last_hidden_state[0][keep]
+        states = encoder.model(**batch, output_hidden_states=True).hidden_states[layer][0][keep]
     return states.double().numpy(), encoder.tokenizer.convert_ids_to_tokens(batch["input_ids"][0][keep].tolist())
 
 
-def _reference(teacher: Encoder, student: Encoder, eps: float = 0.05):
-    x, source_tokens = _reference_states(teacher, SOURCE)
-    y, target_tokens = _reference_states(student, TARGET)
+def _reference(teacher: Encoder, student: Encoder, eps: float = 0.05, layer: int = -1):
+    x, source_tokens = _reference_states(teacher, SOURCE, layer)
+    y, target_tokens = _reference_states(student, TARGET, layer)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     y /= np.linalg.norm(y, axis=1, keepdims=True)
     cost = 1.0 - x @ y.T
@@ -69,6 +70,16 @@ def test_plan_and_cost_equal_pot_on_the_transported_tokens(encoders) -> None:
     assert result.plan.shape == (len(source_tokens), len(target_tokens)) == (9, 8)
     assert np.abs(result.plan - plan).max() < 1e-5
     assert result.cost == pytest.approx(float((plan * cost).sum()), abs=1e-5)
+
+
+def test_ot_layer_aligns_the_token_states_of_that_hidden_layer(encoders) -> None:
+    teacher, student = encoders
+    result = align(_config(**EXACT, ot_layer=1), teacher=teacher, student=student)
+    plan, cost, _, _ = _reference(teacher, student, layer=1)
+    assert np.abs(result.plan - plan).max() < 1e-5
+    assert result.cost == pytest.approx(float((plan * cost).sum()), abs=1e-5)
+    output_layer, _, _, _ = _reference(teacher, student)
+    assert np.abs(result.plan - output_layer).max() > 1e-4  # another layer, another plan (tolerance 1e-5)
 
 
 def test_plan_marginals_are_the_uniform_token_weights(encoders) -> None:
