@@ -86,6 +86,15 @@ def test_train_hybrid_with_auxiliary_ot_keeps_the_starting_model_frozen(tmp_path
         HybridConfig(ot_weight=-1.0)
 
 
+def test_train_hybrid_auxiliary_ot_at_a_hidden_layer(tmp_path) -> None:
+    encoder = tiny_encoder(WORDS)
+    config = HybridConfig(out=str(tmp_path / "run"), steps=2, batch_size=4, lr=3e-3, quiet=True, checkpoint_every=2,
+                          ot_weight=1.0, mode="cross", ot_layer=1)
+    result = train_hybrid(config, encoder=encoder, sets=[parallel_set()])
+    assert encoder.extra_layer == 1  # the trained encoder returns layer 1's states to the transport term
+    assert all("ot" in h and h["ot"] > 0 for h in result.history)
+
+
 def torch_equal(a, b) -> bool:
     import torch
 
