@@ -489,7 +489,7 @@ def newlang(args, ckpt: Checkpoint, caches: dict) -> None:
         print(f"[newlang] {name} {lang} {args.newlang_steps} steps (MiniLM, embeddings trained)", flush=True)
         out, record = train_unit(
             name, VARIANTS[name], lang, args.newlang_steps, 0, args, caches, dev, pairs=None, model=model,
-            freeze_embeddings=False, lr=args.newlang_lr, eval_every=max(1, args.newlang_steps // 5),
+            freeze_embeddings=False, lr=args.newlang_lr, eval_every=max(1, args.newlang_steps // args.newlang_evals),
             eval_at_start=False, checkpoint_every=50)
         record["ap"] = test.per_query_ap(Encoder.load(out / "model"), lang)
         shutil.rmtree(out, ignore_errors=True)
@@ -932,6 +932,7 @@ def main() -> None:
     parser.add_argument("--newlang-variants", nargs="+", default=["nce", "ot+nce"], choices=list(VARIANTS))
     parser.add_argument("--newlang-steps", type=int, default=600)
     parser.add_argument("--newlang-lr", type=float, default=1e-4)
+    parser.add_argument("--newlang-evals", type=int, default=5, help="dev evaluations over a regime (b) run")
     parser.add_argument("--late-variants", nargs="+", choices=list(VARIANTS), default=[
         "nce", "cos+nce", "ot+nce", "ot+nce centered", "ot+nce centered eps0.02", "ot+nce eps0.02",
         "token-mse+nce", "maxsim-contrast+nce"], help="screened on dev under MaxSim re-ranking")
