@@ -645,7 +645,9 @@ def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
                                                    "seeds": len(maps), "gap_closed": closed}
         counts = [summary.get(name, {}).get(x, {}).get("seeds", 0) for x in langs]
         seeds = str(counts[0]) if len(set(counts)) == 1 else "/".join(map(str, counts))
-        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {_fmt(np.mean(macro) if macro else None)} |")
+        # A macro average over fewer languages than the other rows' would not compare with them.
+        macro_map = np.mean(macro) if len(macro) == len(langs) else None
+        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {_fmt(macro_map)} |")
     lines.append("| ceiling: teacher, English query | | " + " | ".join(f"{mean_map(ceiling[x]):.3f}" for x in langs)
                  + f" | {np.mean([mean_map(ceiling[x]) for x in langs]):.3f} |")
     lines.append("")
