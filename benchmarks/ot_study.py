@@ -818,6 +818,7 @@ def newlang_table(ckpt: Checkpoint, args) -> list[str]:
                   "| objective | " + " | ".join(f"dev MAP @{s}" for s in steps)
                   + " | bitext P@1 | parallel cos | test MAP | gap closed (test) | s/step |",
                   "|---|" + "---:|" * (len(steps) + 5)]
+        rows = dict(sorted(rows.items(), key=lambda item: item[0] != CONTROL))  # the control first
         for name, row in rows.items():
             by_step = {e["step"]: e for e in row["evaluations"]}
             test_map = float(np.mean(list(row["ap"].values())))
@@ -845,13 +846,17 @@ def write_figure(ckpt: Checkpoint, args) -> str | None:
     figure = _figure((15.0, 4.2))
     anchor, sizes, steps = figure.subplots(1, 3)
     lang = args.screen_langs[0]
-    for name in VARIANTS:
-        row = ckpt.rows.get(f"screen/{name}/{lang}/{args.screen_steps}")
-        if row:
-            x, y = row["evaluations"][-1].get("parallel_cosine"), row["dev_map"]
-            kind = "C1" if name.startswith(TRANSPORT_PREFIXES) else "C0"
-            anchor.scatter([x], [y], color=kind, s=18)
-            anchor.annotate(name, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    points = {name: (row["evaluations"][-1].get("parallel_cosine"), row["dev_map"]) for name in VARIANTS
+              if (row := ckpt.rows.get(f"screen/{name}/{lang}/{args.screen_steps}"))}
+    # A collapsed run would squash every other point into one line: it sits on the floor, marked.
+    floor = float(np.median([y for _, y in points.values()])) - 0.02 if points else 0.0
+    for name, (x, y) in points.items():
+        kind = "C1" if name.startswith(TRANSPORT_PREFIXES) else "C0"
+        off_scale = y < floor
+        anchor.scatter([x], [max(y, floor)], color=kind, s=18, marker="v" if off_scale else "o")
+        label = f"{name} ({y:.3f}, off scale)" if off_scale else name
+        anchor.annotate(label, (x, max(y, floor)), fontsize=6, xytext=(3, 2), textcoords="offset points",
+                        ha="right" if off_scale else "left")
     anchor.set_xlabel("parallel cosine after training (student vs teacher, dev pairs)")
     anchor.set_ylabel(f"dev MAP ({lang})")
     anchor.set_title("Screening: transport (orange) and other objectives (blue)")
@@ -878,7 +883,7 @@ def write_figure(ckpt: Checkpoint, args) -> str | None:
                for k, r in ckpt.rows.items() if k.startswith("newlang/") and "evaluations" in r}
     zero = ckpt.rows.get("newlang/zero-shot/sw")
     if newlang and zero:
-        draw_learning_curve(steps, newlang, xlabel="step (log)", ylabel="dev MAP (sw)",
+        draw_learning_curve(steps, newlang, xlabel="step", ylabel="dev MAP (sw)", xscale="linear",
                             baselines={"zero-shot": zero["dev"]["map"], "ceiling": zero["dev"]["ceiling"]},
                             title="Regime (b): MiniLM learns Swahili")
     else:

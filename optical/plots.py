@@ -151,20 +151,20 @@ def plot_map_bars(table: Mapping[str, Mapping[str, float]], out: str | Path, tit
 
 def draw_learning_curve(ax: Axes, curves: Mapping[str, Sequence[tuple[int, float]]], xlabel: str = "bitext pairs",
                         ylabel: str = "MAP", baselines: Mapping[str, float] | None = None,
-                        title: str = "") -> Axes:
-    """One line with markers per curve on a log x axis, baselines as horizontal dashed lines."""
+                        title: str = "", xscale: str = "log") -> Axes:
+    """One line with markers per curve on a log (or ``xscale``) x axis, baselines as horizontal dashed lines."""
     if not curves:
         raise ValueError("curves is empty: give {name: [(x, y), ...]}")
     for name, points in curves.items():
         if not points:
             raise ValueError(f"curve {name!r} has no points")
         xs, ys = zip(*sorted(points), strict=True)
-        if min(xs) <= 0:
+        if xscale == "log" and min(xs) <= 0:
             raise ValueError(f"curve {name!r}: x values must be > 0 on a log axis, got {min(xs)}")
         ax.plot(xs, ys, marker="o", label=name)
     for k, (name, value) in enumerate((baselines or {}).items()):
         ax.axhline(float(value), linestyle="--", linewidth=1.2, color=f"C{len(curves) + k}", label=name)
-    ax.set_xscale("log")
+    ax.set_xscale(xscale)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -143,6 +143,13 @@ def test_draw_learning_curve_log_x_sorted_points_and_dashed_baselines() -> None:
         draw_learning_curve(ax, {"bad": [(0, 0.1), (10, 0.2)]})
 
 
+def test_draw_learning_curve_linear_x_takes_a_zero_step() -> None:
+    _, ax = _axes()
+    draw_learning_curve(ax, {"nce": [(0, 0.03), (300, 0.1)]}, xlabel="step", xscale="linear")
+    assert ax.get_xscale() == "linear"
+    assert list(ax.get_lines()[0].get_xdata()) == [0, 300]
+
+
 def test_plot_learning_curve_writes_a_png(tmp_path) -> None:
     out = plot_learning_curve({"ot": [(10, 0.1), (100, 0.2)]}, tmp_path / "curve.png", figsize=(5.0, 4.0))
     assert _read_png(out).shape == (400, 500, 4)
