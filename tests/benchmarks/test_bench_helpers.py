@@ -182,3 +182,48 @@ def test_study_dev_noise_table_pools_the_seed_spread_and_selection_keeps_seed_ze
     assert not any(line.startswith("| ot+nce w3 |") for line in lines)  # one seed: no spread
     assert any("Pooled seed sd 0.0020" in line and "0.0057 apart" in line for line in lines)
     assert ot_study.finalists(ckpt, args) == ["nce", "ot+nce"]  # seed-0 rows only (0.380 > 0.379)
+
+
+def test_study_newlang_table_has_one_table_per_budget_with_the_control_first(tmp_path) -> None:
+    import argparse
+
+    import ot_study
+
+    bitext = tmp_path / "bitext"
+    bitext.mkdir()
+    (bitext / "en-sw.tsv").write_text("".join(f"e{i}\ts{i}\n" for i in range(32)) + "\n")
+    args = argparse.Namespace(newlang_lr=1e-4, bitext_dir=str(bitext))
+    ckpt = Checkpoint(tmp_path / "c.json")
+    ckpt.put("newlang/zero-shot/sw", {"dev": {"map": 0.0, "ceiling": 0.4}, "test": {"map": 0.0, "ceiling": 0.5}})
+    ap = {f"q{i}": 0.1 * (i % 4) for i in range(12)}  # MAP 0.15
+    for steps in (2, 4):
+        for name in ("ot+nce", "nce"):  # the control is put last, and shown first
+            evaluations = [{"step": s, "dev_map": 0.01 * s} for s in range(1, steps + 1)]
+            evaluations[-1] |= {"bitext_p@1": 0.5, "parallel_cosine": 0.3}
+            ckpt.put(f"newlang/{name}/sw/{steps}", {"ap": ap, "evaluations": evaluations, "s_per_step": 1.5})
+    lines = ot_study.newlang_table(ckpt, args)
+    assert [line for line in lines if line.startswith("### ")] == [
+        "### 2 steps of 16 pairs (1.0 epochs)", "### 4 steps of 16 pairs (2.0 epochs)"]
+    assert "all 32 English-Swahili pairs" in lines[2]
+    rows = [line for line in lines if line.startswith(("| nce", "| ot+nce"))]
+    assert rows[0] == "| nce | 0.010 | 0.020 | 0.500 | 0.300 | 0.150 | 30% | 1.50 |"
+    assert rows[1].startswith("| ot+nce |") and rows[3].startswith("| ot+nce | 0.010 | 0.020 | 0.030 | 0.040 |")
+    assert lines.count("`ot+nce` against `nce` on test: +0.0000 MAP (paired t-test p=1).") == 2
+
+
+def test_study_final_table_leaves_the_macro_of_an_incomplete_row_empty(tmp_path) -> None:
+    import argparse
+
+    import ot_study
+
+    args = argparse.Namespace(final_langs=["sw", "tl"])
+    ckpt = Checkpoint(tmp_path / "c.json")
+    ap = {f"q{i}": 0.1 * (i % 4) for i in range(12)}
+    for lang in ("sw", "tl"):
+        ckpt.put(f"final/zero-shot/{lang}", {"ap": ap})
+        ckpt.put(f"final/ceiling/{lang}", {"ap": {q: v + 0.1 for q, v in ap.items()}})
+        ckpt.put(f"final/nce/{lang}/500/s0", {"ap": ap})
+    ckpt.put("final/cos+nce/sw/500/s0", {"ap": ap})
+    lines, _ = ot_study.final_table(ckpt, args, 500)
+    assert "| nce | 1 | 0.150 ± 0.000 (0%) | 0.150 ± 0.000 (0%) | 0.150 |" in lines
+    assert "| cos+nce | 1/0 | 0.150 ± 0.000 (0%) |  |  |" in lines
