@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_command(
         commands, "quickstart",
-        "the main job: build the default data, distil a Swahili student, evaluate it (CPU, ~10 min)",
+        "the main job: build the default data, distil a Swahili student, evaluate it (CPU, ~5 min)",
         "The whole OPTICAL experiment for one language: build the Bible bitext and WikiCLIR-style collection "
         "if missing, distil a query encoder from the frozen English teacher, evaluate it against the zero-shot "
         "student and the English-query ceiling. Rerunning resumes from the last checkpoint.",

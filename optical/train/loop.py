@@ -59,8 +59,8 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
     freeze_embeddings: bool = field(default=False, metadata={
-        "help": "keep every embedding table (tokens, positions) fixed: a smaller optimizer state and, on CPU, "
-                "about 1.5x faster steps for large-vocabulary multilingual models"})
+        "help": "keep every embedding table (tokens, positions) fixed: no gradient or optimizer state "
+                "for the large vocabularies of multilingual models"})
     precision: str = field(default="fp32", metadata={
         "help": "fp32, bf16 (autocast; CUDA or a CPU with native bfloat16) or auto (bf16 where native)",
         "choices": PRECISIONS})
