@@ -611,9 +611,10 @@ def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
              and any(k.startswith(f"final/{n}/{lang}/{steps}/") for n in names for k in ckpt.rows)]
     summary: dict = {}
     lines = [f"### Test split, {steps} steps of 16 pairs, one student per language", "",
-             "MAP mean ± standard deviation over seeds; *gap*: share of the zero-shot -> ceiling gap closed "
-             "by the seed-mean MAP; † differs from `nce` (paired t-test on per-query AP averaged over seeds, "
-             "Holm across the languages, alpha 0.05), with the difference to `nce`.", "",
+             "MAP mean ± standard deviation over seeds (no spread for one seed); *gap*: share of the "
+             "zero-shot -> ceiling gap closed by the seed-mean MAP; † differs from `nce` (paired t-test on "
+             "per-query AP averaged over seeds, Holm across the languages, alpha 0.05), with the difference "
+             "to `nce`.", "",
              "| system | seeds (per language) | " + " | ".join(langs) + " | macro |",
              "|---|---:|" + "---:|" * (len(langs) + 1)]
     zero = {lang: ckpt[f"final/zero-shot/{lang}"]["ap"] for lang in langs}
@@ -639,7 +640,9 @@ def final_table(ckpt: Checkpoint, args, steps: int) -> tuple[list[str], dict]:
             averaged = {q: float(np.mean([r[q] for r in runs])) for q in runs[0]}
             seed_means[name][lang] = averaged
             closed = (mean_map(averaged) - mean_map(zero[lang])) / (mean_map(ceiling[lang]) - mean_map(zero[lang]))
-            cells.append(f"{np.mean(maps):.3f} ± {np.std(maps):.3f} ({closed:.0%})")
+            # One seed has no spread to show; "± 0.000" would read as a measured one.
+            spread = f" ± {np.std(maps):.3f}" if len(maps) > 1 else ""
+            cells.append(f"{np.mean(maps):.3f}{spread} ({closed:.0%})")
             macro.append(np.mean(maps))
             summary.setdefault(name, {})[lang] = {"map": float(np.mean(maps)), "std": float(np.std(maps)),
                                                    "seeds": len(maps), "gap_closed": closed}
